@@ -1,0 +1,1 @@
+"""The `ac` command-line interface. Talks to the server only over HTTP."""
