@@ -3,6 +3,9 @@
 Use `db.read()` for read-only work and `db.write()` for anything that changes rows. On SQLite a
 write transaction starts with `BEGIN IMMEDIATE`, so two worker processes never deadlock while
 upgrading a read lock; on PostgreSQL both are ordinary transactions.
+
+Caches elsewhere are invalidated through generation keys: code inside `db.write()` calls
+`touch(conn, key, ...)`, and the keys are bumped right after the commit.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from acp.db.generations import Generations
+
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     # FULL: a committed transaction survives power loss, not only a killed process.
@@ -24,9 +29,20 @@ SQLITE_PRAGMAS = (
 )
 
 
+_TOUCHED = "acp_touched"
+
+
+def touch(conn: AsyncConnection, *keys: str) -> None:
+    """Mark cache generations to bump once this write transaction has committed."""
+    conn.info[_TOUCHED].update(keys)
+
+
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(
+        self, url: str, generations: Generations | None = None, *, pool_size: int = 10
+    ) -> None:
         self.url = url
+        self.generations = generations
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {}
         if not self.is_sqlite:
@@ -43,10 +59,17 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction that commits when the block ends without an exception."""
+        touched: set[str] = set()
         async with self.engine.connect() as conn:
             conn = await conn.execution_options(acp_write=True)
-            async with conn.begin():
-                yield conn
+            conn.info[_TOUCHED] = touched
+            try:
+                async with conn.begin():
+                    yield conn
+            finally:
+                conn.info.pop(_TOUCHED, None)
+        if touched and self.generations is not None:
+            self.generations.bump(*touched)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

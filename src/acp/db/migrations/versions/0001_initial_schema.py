@@ -74,7 +74,7 @@ def upgrade() -> None:
         sa.Column("uid", sa.String(length=36), nullable=False),
         sa.Column("username", sa.String(length=253), nullable=False),
         sa.Column("password_hash", sa.Text(), nullable=False),
-        sa.Column("disabled", sa.Boolean(), server_default=sa.text("0"), nullable=False),
+        sa.Column("disabled", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("groups", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),

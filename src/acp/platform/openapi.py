@@ -1,0 +1,255 @@
+"""OpenAPI description of the platform API, served at `/openapi.json`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from acp import __version__
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def _json(schema: str, description: str = "OK") -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+
+
+def _body(schema: str) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+
+
+UNAUTHORIZED = _error("Missing, invalid, expired or revoked credentials")
+FORBIDDEN = _error("The caller lacks the permission")
+NAME = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {
+        "title": "ACP Registry platform API",
+        "version": __version__,
+        "description": (
+            "Platform accounts and sessions. The Kubernetes-compatible RBAC API lives under "
+            "/kubernetes/{cluster}/, the OCI registry under /v2/ and its token service at "
+            "/auth/token on each cluster's registry endpoint."
+        ),
+    },
+    "components": {
+        "securitySchemes": {
+            "session": {"type": "http", "scheme": "bearer", "description": "acps_… token"},
+            "basic": {"type": "http", "scheme": "basic"},
+        },
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "required": ["code", "message"],
+                        "properties": {
+                            "code": {"type": "string"},
+                            "message": {"type": "string"},
+                        },
+                    }
+                },
+            },
+            "LoginRequest": {
+                "type": "object",
+                "required": ["username", "password"],
+                "properties": {
+                    "username": {"type": "string", "minLength": 1},
+                    "password": {"type": "string", "minLength": 1},
+                },
+            },
+            "LoginResponse": {
+                "type": "object",
+                "required": ["token", "expiresAt", "user"],
+                "properties": {
+                    "token": {"type": "string", "pattern": "^acps_"},
+                    "expiresAt": {"type": "string", "format": "date-time"},
+                    "user": {
+                        "type": "object",
+                        "properties": {
+                            "username": {"type": "string"},
+                            "groups": {"type": "array", "items": {"type": "string"}},
+                        },
+                    },
+                },
+            },
+            "WhoAmI": {
+                "type": "object",
+                "properties": {
+                    "username": {"type": "string"},
+                    "uid": {"type": "string"},
+                    "groups": {"type": "array", "items": {"type": "string"}},
+                    "kind": {"type": "string", "enum": ["user", "serviceaccount", "anonymous"]},
+                    "authenticatedBy": {"type": "string"},
+                },
+            },
+            "Cluster": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "kubernetesApi": {"type": "string"},
+                    "registryHost": {"type": "string"},
+                    "registryUrl": {"type": "string"},
+                    "registryApiUrl": {"type": "string"},
+                },
+            },
+            "ClusterList": {
+                "type": "object",
+                "properties": {
+                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Cluster"}}
+                },
+            },
+            "User": {
+                "type": "object",
+                "properties": {
+                    "username": {"type": "string"},
+                    "uid": {"type": "string"},
+                    "disabled": {"type": "boolean"},
+                    "groups": {"type": "array", "items": {"type": "string"}},
+                    "createdAt": {"type": "string", "format": "date-time"},
+                },
+            },
+            "UserList": {
+                "type": "object",
+                "properties": {
+                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/User"}}
+                },
+            },
+            "NewUser": {
+                "type": "object",
+                "required": ["username", "password"],
+                "properties": {
+                    "username": {"type": "string"},
+                    "password": {"type": "string", "minLength": 8},
+                    "groups": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+            "UserPatch": {
+                "type": "object",
+                "properties": {
+                    "disabled": {"type": "boolean"},
+                    "password": {"type": "string", "minLength": 8},
+                    "groups": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+            "PasswordChange": {
+                "type": "object",
+                "required": ["password"],
+                "properties": {
+                    "password": {"type": "string", "minLength": 8},
+                    "currentPassword": {"type": "string"},
+                },
+            },
+        },
+    },
+    "security": [{"session": []}, {"basic": []}],
+    "paths": {
+        "/api/v1/login": {
+            "post": {
+                "summary": "Log in with a user name and password; returns a session token",
+                "security": [],
+                "requestBody": _body("LoginRequest"),
+                "responses": {
+                    "201": _json("LoginResponse", "Logged in"),
+                    "400": _error("Malformed request"),
+                    "401": _error("Invalid username or password"),
+                    "429": _error("Too many failed logins; see Retry-After"),
+                },
+            }
+        },
+        "/api/v1/logout": {
+            "post": {
+                "summary": "Revoke the session token used for this request",
+                "responses": {"204": {"description": "Logged out"}, "401": UNAUTHORIZED},
+            }
+        },
+        "/api/v1/whoami": {
+            "get": {
+                "summary": "The identity behind the credentials",
+                "responses": {"200": _json("WhoAmI"), "401": UNAUTHORIZED},
+            }
+        },
+        "/api/v1/clusters": {
+            "get": {
+                "summary": "Clusters with their Kubernetes API base and registry addresses",
+                "responses": {"200": _json("ClusterList"), "401": UNAUTHORIZED},
+            }
+        },
+        "/api/v1/users": {
+            "get": {
+                "summary": "List users (administrators)",
+                "responses": {"200": _json("UserList"), "401": UNAUTHORIZED, "403": FORBIDDEN},
+            },
+            "post": {
+                "summary": "Create a user (administrators)",
+                "requestBody": _body("NewUser"),
+                "responses": {
+                    "201": _json("User", "Created"),
+                    "401": UNAUTHORIZED,
+                    "403": FORBIDDEN,
+                    "409": _error("The user exists"),
+                    "422": _error("Invalid name or password"),
+                },
+            },
+        },
+        "/api/v1/users/{name}": {
+            "parameters": NAME,
+            "get": {
+                "summary": "Get a user (administrators)",
+                "responses": {
+                    "200": _json("User"),
+                    "401": UNAUTHORIZED,
+                    "403": FORBIDDEN,
+                    "404": _error("No such user"),
+                },
+            },
+            "patch": {
+                "summary": "Disable or enable a user, set groups or password (administrators)",
+                "requestBody": _body("UserPatch"),
+                "responses": {
+                    "200": _json("User"),
+                    "401": UNAUTHORIZED,
+                    "403": FORBIDDEN,
+                    "404": _error("No such user"),
+                    "422": _error("Invalid change"),
+                },
+            },
+            "delete": {
+                "summary": "Delete a user and end their sessions (administrators)",
+                "responses": {
+                    "204": {"description": "Deleted"},
+                    "401": UNAUTHORIZED,
+                    "403": FORBIDDEN,
+                    "404": _error("No such user"),
+                },
+            },
+        },
+        "/api/v1/users/{name}/password": {
+            "parameters": NAME,
+            "put": {
+                "summary": "Set a password: your own (with currentPassword) or any (admins)",
+                "requestBody": _body("PasswordChange"),
+                "responses": {
+                    "204": {"description": "Changed; the user's sessions end"},
+                    "401": UNAUTHORIZED,
+                    "403": FORBIDDEN,
+                    "404": _error("No such user"),
+                    "422": _error("Password refused"),
+                },
+            },
+        },
+    },
+}

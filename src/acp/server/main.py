@@ -1,0 +1,257 @@
+"""`acp-server`: migrate, bootstrap, bind the listeners, then serve with N worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from acp import __version__
+from acp.server.settings import (
+    DEFAULT_LISTEN,
+    Settings,
+    SettingsError,
+    build_clusters,
+    parse_hostport,
+)
+
+log = logging.getLogger("acp.server")
+
+SHUTDOWN_SECONDS = 30.0
+
+
+def _option(*names: str, **kwargs):  # type: ignore[no-untyped-def]
+    """A click option that can also be set by its ACP_* environment variable."""
+    env = "ACP_" + names[0].lstrip("-").replace("-", "_").upper()
+    return click.option(*names, envvar=env, show_envvar=True, **kwargs)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@_option("--listen", default=DEFAULT_LISTEN, show_default=True, help="HOST:PORT to serve on.")
+@_option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("acp-data"),
+    show_default=True,
+    help="Directory for the SQLite database, blobs and runtime state.",
+)
+@_option("--database-url", default="", help="SQLite path or postgresql://user@host/db.")
+@_option("--storage", default="", help="Blob storage directory (default: DATA_DIR/blobs).")
+@_option("--public-url", default="", help="URL clients use to reach this server.")
+@_option("--tls-cert", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@_option("--tls-key", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@_option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes sharing the listeners.",
+)
+@_option(
+    "--cluster",
+    "clusters",
+    multiple=True,
+    metavar="NAME[=HOST:PORT]",
+    help="Add a cluster with its own registry endpoint (repeatable).",
+)
+@_option("--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True)
+@click.version_option(__version__, prog_name="acp-server")
+def main(
+    listen: str,
+    data_dir: Path,
+    database_url: str,
+    storage: str,
+    public_url: str,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    workers: int,
+    clusters: tuple[str, ...],
+    log_format: str,
+) -> None:
+    """Run ACP Registry: platform API, Kubernetes-compatible RBAC API and OCI registry."""
+    from acp.server import logs
+
+    logs.configure(log_format)
+    try:
+        host, port = parse_hostport(listen, what="--listen")
+        if (tls_cert is None) != (tls_key is None):
+            raise SettingsError("--tls-cert and --tls-key must be given together")
+        cluster_specs = [c for spec in clusters for c in spec.replace(",", " ").split()]
+        settings = Settings(
+            host=host,
+            port=port,
+            data_dir=data_dir.resolve(),
+            database_url=database_url,
+            storage=storage,
+            public_url=public_url,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            workers=workers,
+            clusters=build_clusters(host, port, cluster_specs),
+            log_format=log_format,
+        )
+        settings.blob_dir  # noqa: B018 - validates --storage early
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
+    _prepare_data_dir(settings)
+    generated = asyncio.run(_migrate_and_bootstrap(settings))
+    sockets = [_bind(settings.host, settings.port)] + [
+        _bind(c.host, c.port) for c in settings.clusters if not c.on_main_listener
+    ]
+    _announce(settings, generated)
+    if settings.workers == 1:
+        _run_worker(settings, sockets)
+    else:
+        _supervise(settings, sockets)
+
+
+def _prepare_data_dir(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    settings.run_dir.mkdir(exist_ok=True, mode=0o700)
+    metrics_dir = settings.run_dir / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+
+
+async def _migrate_and_bootstrap(settings: Settings) -> str | None:
+    from acp.db.bootstrap import bootstrap
+    from acp.db.engine import Database
+    from acp.db.migrate import upgrade
+
+    db = Database(settings.effective_database_url)
+    try:
+        await upgrade(db)
+        return await bootstrap(db, [c.name for c in settings.clusters], settings.data_dir)
+    finally:
+        await db.dispose()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _announce(settings: Settings, generated_password: str | None) -> None:
+    from acp.db.bootstrap import ADMIN_PASSWORD_FILE
+
+    url = settings.base_url
+    lines = [f"ACP Registry {__version__} listening on {url}"]
+    for cluster in settings.clusters:
+        if not cluster.on_main_listener:
+            lines.append(f"  cluster {cluster.name}: registry on {cluster.host}:{cluster.port}")
+    if generated_password:
+        lines += [
+            f"Created user 'admin' with password: {generated_password}",
+            f"  (saved, readable only by you, in {settings.data_dir / ADMIN_PASSWORD_FILE})",
+        ]
+    lines += [
+        "Next:",
+        f"  ac login {url} -u admin",
+        "  ac create namespace my-ns",
+        f"  podman login --tls-verify=false {url.split('://', 1)[1]}",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def _run_worker(settings: Settings, sockets: list[socket.socket]) -> None:
+    import uvloop
+
+    uvloop.run(_serve(settings, sockets))
+
+
+async def _serve(settings: Settings, sockets: list[socket.socket]) -> None:
+    from aiohttp import web
+
+    from acp.server.app import build_app
+    from acp.server.context import create_context
+    from acp.server.middleware import AccessLogger
+    from acp.server.tls import server_ssl_context
+
+    ctx = await create_context(settings)
+    app = build_app(ctx)
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log_class=AccessLogger,
+        access_log=logging.getLogger("acp.access"),
+    )
+    await runner.setup()
+    ssl_context = server_ssl_context(settings)
+    for sock in sockets:
+        site = web.SockSite(
+            runner, sock, ssl_context=ssl_context, shutdown_timeout=SHUTDOWN_SECONDS
+        )
+        await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("shutting down: draining in-flight requests")
+    await runner.cleanup()
+
+
+def _supervise(settings: Settings, sockets: list[socket.socket]) -> None:
+    """Fork the workers, restart any that die, and pass SIGTERM on for a clean drain."""
+    children: dict[int, int] = {}
+    stopping = False
+
+    def spawn(slot: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            code = 0
+            try:
+                _run_worker(settings, sockets)
+            except BaseException:
+                log.exception("worker %d failed", slot)
+                code = 1
+            finally:
+                os._exit(code)
+        children[pid] = slot
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for slot in range(settings.workers):
+        spawn(slot)
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        slot = children.pop(pid, None)
+        if slot is not None and not stopping:
+            log.error("worker %d (pid %d) exited with status %d; restarting", slot, pid, status)
+            time.sleep(0.5)
+            spawn(slot)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""What every request passes through: request id, cluster of the listener, access log,
+metrics, and a last-resort error page that never leaks internals."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from acp.server import metrics
+from acp.server.context import context
+
+errors_log = logging.getLogger("acp.server")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def request_id(request: web.Request) -> str:
+    return request.get("request_id", "")
+
+
+def request_cluster(request: web.Request) -> str:
+    """The cluster whose registry this listener serves (the main listener serves `global`)."""
+    return request.get("cluster", "global")
+
+
+def _listener_cluster(request: web.Request) -> str:
+    ctx = context(request)
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    port = sockname[1] if sockname else None
+    for cluster in ctx.settings.clusters:
+        if not cluster.on_main_listener and cluster.port == port:
+            return cluster.name
+    return "global"
+
+
+def _fallback_error(request: web.Request, status: int, message: str) -> web.Response:
+    rid = request_id(request)
+    path = request.path
+    if path.startswith("/v2"):
+        body = {"errors": [{"code": "UNKNOWN", "message": message, "detail": {"requestId": rid}}]}
+    elif path.startswith("/kubernetes/"):
+        body = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": "InternalError",
+            "code": status,
+        }
+    else:
+        body = {"error": {"code": "INTERNAL_ERROR", "message": message, "requestId": rid}}
+    return web.json_response(body, status=status)
+
+
+@web.middleware
+async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+    supplied = request.headers.get("X-Request-Id", "")
+    rid = supplied if _REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
+    request["request_id"] = rid
+    request["cluster"] = _listener_cluster(request)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers["X-Request-Id"] = rid
+        raise
+    except Exception:
+        errors_log.exception(
+            "unhandled error in %s %s (request %s)", request.method, request.path, rid
+        )
+        response = _fallback_error(request, 500, f"internal server error (request id {rid})")
+    if not response.prepared:
+        response.headers["X-Request-Id"] = rid
+    return response
+
+
+class AccessLogger(AbstractAccessLogger):
+    """Runs after each response has been sent, when its size is known."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        match_info = getattr(request, "match_info", None)
+        resource = match_info.route.resource if match_info is not None else None
+        route = resource.canonical if resource is not None else "unmatched"
+        status = response.status
+        bytes_in = request.get("bytes_in", request.content_length or 0)
+        bytes_out = response.body_length
+        metrics.REQUESTS.labels(route, request.method, str(status)).inc()
+        metrics.LATENCY.labels(route, request.method).observe(time)
+        if bytes_in:
+            metrics.BYTES_IN.labels(route).inc(bytes_in)
+        if bytes_out:
+            metrics.BYTES_OUT.labels(route).inc(bytes_out)
+        identity = request.get("identity")
+        self.logger.info(
+            json.dumps(
+                {
+                    "kind": "access",
+                    "request_id": request.get("request_id", ""),
+                    "method": request.method,
+                    "path": request.path,
+                    "status": status,
+                    "duration_ms": round(time * 1000, 2),
+                    "bytes_in": bytes_in,
+                    "bytes_out": bytes_out,
+                    "remote": request.remote,
+                    "user": identity.username if identity is not None else None,
+                    "cluster": request.get("cluster"),
+                }
+            )
+        )

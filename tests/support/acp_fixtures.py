@@ -1,0 +1,30 @@
+"""Pytest fixtures that give tests a running ACP server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import RunningServer, running_server
+
+# Integration tests run once per database backend. ACP_TEST_DATABASES=sqlite narrows it
+# for quick local runs; CI runs both.
+DATABASES = os.environ.get("ACP_TEST_DATABASES", "sqlite,postgres").split(",")
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def acp_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """One server per test module and database backend."""
+    tmp: Path = tmp_path_factory.mktemp("acp")
+    with running_server(tmp, database=request.param) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def admin_token(acp_server: RunningServer) -> str:
+    return acp_server.login()
