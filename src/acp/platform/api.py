@@ -57,9 +57,13 @@ async def _api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
 async def _json_body(request: web.Request) -> dict[str, Any]:
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise ApiError(413, "BODY_TOO_LARGE", f"the request body must be under {MAX_BODY} bytes")
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise ApiError(413, "BODY_TOO_LARGE", f"the request body must be under {MAX_BODY} bytes")
+    raw = bytearray()
+    async for chunk in request.content.iter_any():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise ApiError(
+                413, "BODY_TOO_LARGE", f"the request body must be under {MAX_BODY} bytes"
+            )
     try:
         body = json.loads(raw or b"{}")
     except ValueError as exc:

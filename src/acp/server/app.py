@@ -6,7 +6,7 @@ from aiohttp import web
 
 from acp.server import metrics
 from acp.server.context import CONTEXT, AppContext
-from acp.server.middleware import observe
+from acp.server.middleware import IN_FLIGHT, InFlight, observe
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -22,6 +22,7 @@ def build_app(ctx: AppContext) -> web.Application:
 
     app = web.Application(middlewares=[observe], client_max_size=1024 * 1024)
     app[CONTEXT] = ctx
+    app[IN_FLIGHT] = InFlight()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics.metrics_handler)
     platform_api.setup(app)

@@ -11,6 +11,7 @@ import signal
 import socket
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -50,6 +51,13 @@ def _option(*names: str, **kwargs):  # type: ignore[no-untyped-def]
 @_option("--tls-cert", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @_option("--tls-key", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @_option(
+    "--tls",
+    "tls_mode",
+    type=click.Choice(["self-signed"]),
+    default=None,
+    help="Create a local CA and a server certificate in DATA_DIR/tls and serve HTTPS.",
+)
+@_option(
     "--workers",
     type=click.IntRange(1, 64),
     default=1,
@@ -73,6 +81,7 @@ def main(
     public_url: str,
     tls_cert: Path | None,
     tls_key: Path | None,
+    tls_mode: str | None,
     workers: int,
     clusters: tuple[str, ...],
     log_format: str,
@@ -85,6 +94,8 @@ def main(
         host, port = parse_hostport(listen, what="--listen")
         if (tls_cert is None) != (tls_key is None):
             raise SettingsError("--tls-cert and --tls-key must be given together")
+        if tls_mode and tls_cert:
+            raise SettingsError("give either --tls=self-signed or --tls-cert/--tls-key")
         cluster_specs = [c for spec in clusters for c in spec.replace(",", " ").split()]
         settings = Settings(
             host=host,
@@ -103,6 +114,8 @@ def main(
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from exc
     _prepare_data_dir(settings)
+    if tls_mode == "self-signed":
+        settings = _self_signed(settings)
     generated = asyncio.run(_migrate_and_bootstrap(settings))
     sockets = [_bind(settings.host, settings.port)] + [
         _bind(c.host, c.port) for c in settings.clusters if not c.on_main_listener
@@ -112,6 +125,25 @@ def main(
         _run_worker(settings, sockets)
     else:
         _supervise(settings, sockets)
+
+
+def _self_signed(settings: Settings) -> Settings:
+    from urllib.parse import urlsplit
+
+    from acp.server.tls import ensure_self_signed
+
+    names = ["localhost", "127.0.0.1", "::1"]
+    for host in [settings.host, *(c.host for c in settings.clusters)]:
+        if host not in ("0.0.0.0", "::", ""):
+            names.insert(0, host)
+        else:
+            names.append(socket.gethostname())
+    if settings.public_url:
+        names.insert(0, urlsplit(settings.public_url).hostname or "localhost")
+    files = ensure_self_signed(settings.data_dir / "tls", list(dict.fromkeys(names)))
+    return replace(
+        settings, tls_cert=files.server_cert, tls_key=files.server_key, tls_ca=files.ca_cert
+    )
 
 
 def _prepare_data_dir(settings: Settings) -> None:
@@ -157,6 +189,11 @@ def _announce(settings: Settings, generated_password: str | None) -> None:
     for cluster in settings.clusters:
         if not cluster.on_main_listener:
             lines.append(f"  cluster {cluster.name}: registry on {cluster.host}:{cluster.port}")
+    if settings.tls_ca is not None:
+        from acp.server.tls import trust_instructions
+
+        hosts = [f"{c.host}:{c.port}" for c in settings.clusters]
+        lines += trust_instructions(settings.tls_ca, hosts)
     if generated_password:
         lines += [
             f"Created user 'admin' with password: {generated_password}",
@@ -166,7 +203,8 @@ def _announce(settings: Settings, generated_password: str | None) -> None:
         "Next:",
         f"  ac login {url} -u admin",
         "  ac create namespace my-ns",
-        f"  podman login --tls-verify=false {url.split('://', 1)[1]}",
+        f"  podman login{'' if settings.tls_enabled else ' --tls-verify=false'} "
+        f"{url.split('://', 1)[1]}",
     ]
     print("\n".join(lines), flush=True)
 
@@ -182,7 +220,7 @@ async def _serve(settings: Settings, sockets: list[socket.socket]) -> None:
 
     from acp.server.app import build_app
     from acp.server.context import create_context
-    from acp.server.middleware import AccessLogger
+    from acp.server.middleware import IN_FLIGHT, AccessLogger
     from acp.server.tls import server_ssl_context
 
     ctx = await create_context(settings)
@@ -192,20 +230,26 @@ async def _serve(settings: Settings, sockets: list[socket.socket]) -> None:
         handle_signals=False,
         access_log_class=AccessLogger,
         access_log=logging.getLogger("acp.access"),
+        shutdown_timeout=SHUTDOWN_SECONDS,
     )
     await runner.setup()
     ssl_context = server_ssl_context(settings)
-    for sock in sockets:
-        site = web.SockSite(
-            runner, sock, ssl_context=ssl_context, shutdown_timeout=SHUTDOWN_SECONDS
-        )
+    sites = [web.SockSite(runner, sock, ssl_context=ssl_context) for sock in sockets]
+    for site in sites:
         await site.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
-    log.info("shutting down: draining in-flight requests")
+    in_flight = app[IN_FLIGHT]
+    log.info("shutting down: draining %d in-flight requests", in_flight.count)
+    for site in sites:
+        await site.stop()  # no new connections; open ones keep being served
+    if not await in_flight.wait_idle(SHUTDOWN_SECONDS):
+        log.warning(
+            "%d requests still running after %ss; closing", in_flight.count, SHUTDOWN_SECONDS
+        )
     await runner.cleanup()
 
 

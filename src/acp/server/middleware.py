@@ -3,6 +3,7 @@ metrics, and a last-resort error page that never leaks internals."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -60,12 +61,44 @@ def _fallback_error(request: web.Request, status: int, message: str) -> web.Resp
     return web.json_response(body, status=status)
 
 
+class InFlight:
+    """Counts handlers running in this worker, so shutdown can wait for them.
+
+    aiohttp's own graceful shutdown stops reading from connections at once, which would cut
+    off requests whose bodies are still arriving (uploads); the server therefore first stops
+    accepting connections, waits here until the handlers finished, and only then lets
+    aiohttp close the connections.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self) -> None:
+        self.count += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self._idle.set()
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
+
+
+IN_FLIGHT = web.AppKey("acp_in_flight", InFlight)
+
+
 @web.middleware
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     supplied = request.headers.get("X-Request-Id", "")
     rid = supplied if _REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
     request["request_id"] = rid
     request["cluster"] = _listener_cluster(request)
+    in_flight = request.app[IN_FLIGHT]
+    in_flight.enter()
     try:
         response = await handler(request)
     except web.HTTPException as exc:
@@ -76,6 +109,8 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             "unhandled error in %s %s (request %s)", request.method, request.path, rid
         )
         response = _fallback_error(request, 500, f"internal server error (request id {rid})")
+    finally:
+        in_flight.leave()
     if not response.prepared:
         response.headers["X-Request-Id"] = rid
     return response

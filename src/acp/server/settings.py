@@ -41,6 +41,8 @@ class Settings:
     public_url: str = ""
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # The local CA behind a `--tls=self-signed` certificate, for the start-up instructions.
+    tls_ca: Path | None = None
     workers: int = 1
     clusters: tuple[ClusterConfig, ...] = ()
     admin_password: str | None = None
