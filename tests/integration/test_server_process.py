@@ -26,7 +26,7 @@ def test_sigterm_drains_in_flight_requests_and_exits_cleanly(tmp_path: Path) -> 
         # The handler starts on the headers and waits for the body: the request is in
         # flight when SIGTERM arrives.
         sock.sendall(head + body[:5])
-        time.sleep(0.5)
+        _wait_for_in_flight(server, 2)  # the login, and the metrics request asking
         assert server.process is not None
         process = server.process
         process.send_signal(signal.SIGTERM)
@@ -35,6 +35,17 @@ def test_sigterm_drains_in_flight_requests_and_exits_cleanly(tmp_path: Path) -> 
         response = sock.makefile("rb").readline()
     assert response.startswith(b"HTTP/1.1 201")
     assert process.wait(30) == 0
+
+
+def _wait_for_in_flight(server: RunningServer, count: int) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        text = httpx.get(f"{server.url}/metrics").text
+        for line in text.splitlines():
+            if line.startswith("acp_http_requests_in_flight ") and float(line.split()[1]) >= count:
+                return
+        time.sleep(0.05)
+    raise AssertionError("the request never reached its handler")
 
 
 def test_two_workers_serve_the_same_port_and_stop_together(tmp_path: Path) -> None:

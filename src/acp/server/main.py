@@ -246,7 +246,10 @@ async def _serve(settings: Settings, sockets: list[socket.socket]) -> None:
     log.info("shutting down: draining %d in-flight requests", in_flight.count)
     for site in sites:
         await site.stop()  # no new connections; open ones keep being served
-    if not await in_flight.wait_idle(SHUTDOWN_SECONDS):
+    try:
+        async with asyncio.timeout(SHUTDOWN_SECONDS):
+            await in_flight.wait_idle()
+    except TimeoutError:
         log.warning(
             "%d requests still running after %ss; closing", in_flight.count, SHUTDOWN_SECONDS
         )

@@ -33,6 +33,11 @@ BYTES_OUT = Counter("acp_http_response_bytes_total", "Bytes sent in response bod
 AUTH_FAILURES = Counter(
     "acp_auth_failures_total", "Refused credentials by surface and reason", ["surface", "reason"]
 )
+REQUESTS_IN_FLIGHT = Gauge(
+    "acp_http_requests_in_flight",
+    "Requests whose handler is running now",
+    multiprocess_mode="livesum",
+)
 UPLOADS_IN_PROGRESS = Gauge(
     "acp_registry_uploads_in_progress",
     "Blob upload requests being received now",

@@ -78,9 +78,11 @@ class InFlight:
     def enter(self) -> None:
         self.count += 1
         self._idle.clear()
+        metrics.REQUESTS_IN_FLIGHT.inc()
 
     def leave(self) -> None:
         self.count -= 1
+        metrics.REQUESTS_IN_FLIGHT.dec()
         if self.count == 0:
             self._idle.set()
 
