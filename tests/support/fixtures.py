@@ -85,12 +85,17 @@ def oci_images(tmp_path_factory: pytest.TempPathFactory) -> ImageSet:
     )
 
 
-@pytest.fixture(scope="session")
-def peer_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryEndpoint]:
-    """CNCF Distribution with htpasswd auth on a free port, for the whole session."""
+@pytest.fixture(scope="session", params=["htpasswd", "token"], ids=["basic", "bearer"])
+def peer_registry(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RegistryEndpoint]:
+    """CNCF Distribution on a free port, once challenging with Basic (htpasswd) and
+    once with Bearer (the Docker token protocol our server speaks)."""
     require_binaries("docker-registry", "htpasswd")
     peer = DistributionRegistry(
-        tmp_path_factory.mktemp("distribution"), {PEER_USER: secrets.token_urlsafe(12)}
+        tmp_path_factory.mktemp(f"distribution-{request.param}"),
+        {PEER_USER: secrets.token_urlsafe(12)},
+        auth=request.param,
     )
     try:
         yield peer.start()

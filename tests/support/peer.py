@@ -12,10 +12,13 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from tests.support.procs import Daemon, free_port, remove_tree, require_binary, run
+from tests.support.token_service import ISSUER, TokenService
 
 DISTRIBUTION_BINARY = "docker-registry"
+TOKEN_SERVICE = "acp-peer"
 
 
 @dataclass(frozen=True)
@@ -88,41 +91,47 @@ http:
   headers:
     X-Content-Type-Options: [nosniff]
 auth:
+{auth}
+"""
+HTPASSWD_AUTH = """\
   htpasswd:
     realm: acp-peer
-    path: {htpasswd}
-"""
+    path: {htpasswd}"""
+TOKEN_AUTH = """\
+  token:
+    realm: {realm}
+    service: {service}
+    issuer: {issuer}
+    rootcertbundle: {certs}"""
 
 
 class DistributionRegistry:
-    """CNCF Distribution (Debian ``docker-registry``) with filesystem storage and
-    htpasswd Basic auth, on a free 127.0.0.1 port."""
+    """CNCF Distribution (Debian ``docker-registry``) with filesystem storage on a
+    free 127.0.0.1 port. ``auth="htpasswd"`` challenges with Basic; ``"token"``
+    challenges with Bearer and sends clients to an in-process token service."""
 
-    def __init__(self, workdir: Path, users: dict[str, str]) -> None:
+    def __init__(
+        self, workdir: Path, users: dict[str, str], auth: Literal["htpasswd", "token"] = "htpasswd"
+    ) -> None:
         if not users:
             raise ValueError("at least one user is needed")
         self.workdir = workdir
         self.users = users
+        self.auth = auth
         self.port = 0
         self.daemon: Daemon | None = None
+        self.token_service: TokenService | None = None
 
     def start(self) -> RegistryEndpoint:
         binary = require_binary(DISTRIBUTION_BINARY)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        htpasswd = self.workdir / "htpasswd"
-        htpasswd.write_text(
-            "".join(
-                run(["htpasswd", "-Bbn", u, p]).stdout.strip() + "\n" for u, p in self.users.items()
-            )
-        )
+        auth = self._auth_config()
         # A free port can be taken between probing and binding: retry on a new one.
         for attempt in range(3):
             self.port = free_port()
             config = self.workdir / "config.yml"
             config.write_text(
-                CONFIG_TEMPLATE.format(
-                    storage=self.workdir / "storage", port=self.port, htpasswd=htpasswd
-                )
+                CONFIG_TEMPLATE.format(storage=self.workdir / "storage", port=self.port, auth=auth)
             )
             self.daemon = Daemon(
                 "docker-registry",
@@ -137,8 +146,25 @@ class DistributionRegistry:
                     raise
         user, password = next(iter(self.users.items()))
         return RegistryEndpoint(
-            host=f"127.0.0.1:{self.port}", username=user, password=password, name="distribution"
+            host=f"127.0.0.1:{self.port}",
+            username=user,
+            password=password,
+            name=f"distribution-{self.auth}",
         )
+
+    def _auth_config(self) -> str:
+        if self.auth == "token":
+            self.token_service = TokenService(self.workdir, self.users, TOKEN_SERVICE).start()
+            return TOKEN_AUTH.format(
+                realm=self.token_service.realm,
+                service=TOKEN_SERVICE,
+                issuer=ISSUER,
+                certs=self.token_service.cert_file,
+            )
+        htpasswd = self.workdir / "htpasswd"
+        lines = [run(["htpasswd", "-Bbn", u, p]).stdout.strip() for u, p in self.users.items()]
+        htpasswd.write_text("\n".join(lines) + "\n")
+        return HTPASSWD_AUTH.format(htpasswd=htpasswd)
 
     def _answers(self) -> bool:
         try:
@@ -153,6 +179,9 @@ class DistributionRegistry:
         if self.daemon is not None:
             self.daemon.stop()
             self.daemon = None
+        if self.token_service is not None:
+            self.token_service.stop()
+            self.token_service = None
 
     def cleanup(self) -> None:
         self.stop()
