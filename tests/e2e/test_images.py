@@ -63,6 +63,7 @@ def test_random_image_has_requested_size(tmp_path: Path) -> None:
     assert payload == 3 << 20
 
 
+@pytest.mark.clients
 def test_skopeo_reads_every_layout(oci_images: ImageSet, tmp_path: Path) -> None:
     require_binaries("skopeo")
     busybox = json.loads(run(["skopeo", "inspect", oci_images.busybox.oci_ref]).stdout)
@@ -81,6 +82,7 @@ def test_skopeo_reads_every_layout(oci_images: ImageSet, tmp_path: Path) -> None
     assert manifest["config"]["mediaType"] == images.OCI_EMPTY
 
 
+@pytest.mark.clients
 def test_busybox_unpacks_with_umoci_and_runs_in_chroot(
     oci_images: ImageSet, tmp_path: Path
 ) -> None:
@@ -105,6 +107,7 @@ def test_busybox_unpacks_with_umoci_and_runs_in_chroot(
     assert int(out[3]) == len(images.BUSYBOX_APPLETS) + 1
 
 
+@pytest.mark.clients
 @pytest.mark.parametrize("kind", ["oci", "docker"])
 def test_archives_load_with_skopeo(oci_images: ImageSet, kind: str) -> None:
     require_binaries("skopeo")
