@@ -13,6 +13,7 @@ Every cached result dies as soon as the user, session or ServiceAccount behind i
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -79,6 +80,7 @@ class IdentityResolver:
         self.session_ttl = session_ttl
         self._cache: GenerationCache[_Cached] = GenerationCache(generations, 20_000)
         self._generations = generations
+        self._pending: dict[Any, asyncio.Future[Identity]] = {}
 
     # --- issuers and audiences -------------------------------------------------------------
 
@@ -106,7 +108,32 @@ class IdentityResolver:
         cached = self._cache.get(cache_key)
         if cached is not None and cached.expires > time.time():
             return cached.identity
-        scheme = scheme.lower()
+        # Identical credentials arriving together (a client opening many connections) are
+        # verified once: one password hash, not one per connection.
+        pending = self._pending.get(cache_key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        task = asyncio.ensure_future(
+            self._verify(scheme.lower(), credentials, cache_key, address, cluster, registry_service)
+        )
+        self._pending[cache_key] = task
+        try:
+            return await asyncio.shield(task)
+        finally:
+            if task.done():
+                self._pending.pop(cache_key, None)
+            else:
+                task.add_done_callback(lambda _t: self._pending.pop(cache_key, None))
+
+    async def _verify(
+        self,
+        scheme: str,
+        credentials: str,
+        cache_key: Any,
+        address: str,
+        cluster: str | None,
+        registry_service: str | None,
+    ) -> Identity:
         if scheme == "bearer" and credentials:
             return await self._bearer(credentials, cache_key, cluster, registry_service)
         if scheme == "basic" and credentials:
@@ -143,14 +170,15 @@ class IdentityResolver:
     async def check_password(self, username: str, password: str, address: str) -> User:
         """The enabled user with this password. Throttled per user name and address; the
         error never says whether the user exists."""
-        await self.throttle.check(username, address)
+        had_failures = await self.throttle.check(username, address)
         async with self._db.read() as conn:
             user = await accounts.get_user(conn, username)
         ok = await verify_password(user.password_hash if user else None, password)
         if not ok or user is None or user.disabled:
             await self.throttle.failed(username, address)
             raise Unauthenticated("invalid username or password")
-        await self.throttle.succeeded(username)
+        if had_failures:
+            await self.throttle.succeeded(username)
         return user
 
     # --- sessions ----------------------------------------------------------------------------

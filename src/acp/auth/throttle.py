@@ -52,20 +52,27 @@ class LoginThrottle:
     def _limit(self, key: str) -> int:
         return self.policy.user_limit if key.startswith("user:") else self.policy.address_limit
 
-    async def check(self, username: str, address: str) -> None:
-        """Raise Throttled while either key is blocked."""
+    async def check(self, username: str, address: str) -> bool:
+        """Raise Throttled while either key is blocked; True when the user name has
+        recent failures on record (so a success should clear them)."""
         now = datetime.now(UTC)
+        user_key = self.keys(username, address)[0]
         async with self._db.read() as conn:
-            rows = await conn.execute(
-                sa.select(f.c.blocked_until).where(f.c.key.in_(self.keys(username, address)))
-            )
-            waits = [
-                (until - now).total_seconds()
-                for (blocked,) in rows
-                if (until := _aware(blocked)) is not None and until > now
-            ]
+            rows = (
+                await conn.execute(
+                    sa.select(f.c.key, f.c.blocked_until).where(
+                        f.c.key.in_(self.keys(username, address))
+                    )
+                )
+            ).all()
+        waits = [
+            (until - now).total_seconds()
+            for _key, blocked in rows
+            if (until := _aware(blocked)) is not None and until > now
+        ]
         if waits:
             raise Throttled(max(1, int(max(waits)) + 1))
+        return any(key == user_key for key, _blocked in rows)
 
     async def failed(self, username: str, address: str) -> None:
         async with self._db.write() as conn:
