@@ -91,10 +91,11 @@ class LoginThrottle:
                 sa.select(f.c.failures, f.c.window_start).where(f.c.key == key).with_for_update()
             )
         ).first()
-        if row is None or _aware(row.window_start) + self.policy.window < now:  # type: ignore[operator]
+        started = _aware(row.window_start) if row is not None else None
+        if row is None or started is None or started + self.policy.window < now:
             failures, window_start = 1, now
         else:
-            failures, window_start = row.failures + 1, _aware(row.window_start)
+            failures, window_start = row.failures + 1, started
         blocked_until = None
         over = failures - self._limit(key)
         if over >= 0:

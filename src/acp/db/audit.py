@@ -35,8 +35,9 @@ class AuditLog:
     ) -> None:
         """Write one audit event; inside `conn`'s transaction when given, so the record and
         the change it describes commit together."""
-        event = {
-            "at": datetime.now(UTC),
+        at = datetime.now(UTC)
+        event: dict[str, Any] = {
+            "at": at,
             "request_id": request_id,
             "cluster": cluster,
             "actor": actor,
@@ -52,4 +53,4 @@ class AuditLog:
         else:
             async with self._db.write() as own:
                 await own.execute(tables.audit_events.insert().values(**event))
-        log.info(json.dumps({**event, "at": event["at"].isoformat(), "kind": "audit"}))
+        log.info(json.dumps({**event, "at": at.isoformat(), "kind": "audit"}))

@@ -292,8 +292,8 @@ def _supervise(settings: Settings, sockets: list[socket.socket]) -> None:
             pid, status = os.wait()
         except ChildProcessError:
             break
-        slot = children.pop(pid, None)
-        if slot is not None and not stopping:
+        slot = children.pop(pid, -1)
+        if slot >= 0 and not stopping:
             log.error("worker %d (pid %d) exited with status %d; restarting", slot, pid, status)
             time.sleep(0.5)
             spawn(slot)

@@ -9,6 +9,7 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -44,6 +45,7 @@ def _listener_cluster(request: web.Request) -> str:
 def _fallback_error(request: web.Request, status: int, message: str) -> web.Response:
     rid = request_id(request)
     path = request.path
+    body: dict[str, Any]
     if path.startswith("/v2"):
         body = {"errors": [{"code": "UNKNOWN", "message": message, "detail": {"requestId": rid}}]}
     elif path.startswith("/kubernetes/"):
