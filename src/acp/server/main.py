@@ -11,8 +11,10 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -26,11 +28,12 @@ from acp.server.settings import (
 )
 
 log = logging.getLogger("acp.server")
+F = TypeVar("F", bound=Callable[..., Any])
 
 SHUTDOWN_SECONDS = 30.0
 
 
-def _option(*names: str, **kwargs):  # type: ignore[no-untyped-def]
+def _option(*names: str, **kwargs: Any) -> Callable[[F], F]:
     """A click option that can also be set by its ACP_* environment variable."""
     env = "ACP_" + names[0].lstrip("-").replace("-", "_").upper()
     return click.option(*names, envvar=env, show_envvar=True, **kwargs)
