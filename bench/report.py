@@ -89,6 +89,9 @@ def _with_limit(s: dict[str, Any] | None, limits: dict[str, Any]) -> str:
 def _ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str:
     if not a or not b or not a["median"] or not b["median"]:
         return "-"
+    # Memory growth is judged in absolute terms; a ratio of two small numbers only misleads.
+    if a["unit"] == "MiB":
+        return "-"
     return f"{a['median'] / b['median']:.2f}"
 
 
