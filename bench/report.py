@@ -166,18 +166,18 @@ def render(data: dict[str, Any]) -> str:
         f"load average {meta.get('loadavg_start', '?')} -> {meta.get('loadavg_end', '?')}, "
         f"{opts.get('repetitions', '?')} repetition(s), medians"
     )
+    load = str(meta.get("loadavg_start", "")).split()
+    if load and meta.get("cpus") and float(load[0]) > 0.5 * meta["cpus"]:
+        out.append("  the machine was busy when the run started: expect noisy figures")
     for name, info in data.get("targets", {}).items():
         out.append(f"  {name}: {info.get('version', '?')}")
     limits = data.get("limits")
     if limits:
         out.append(
-            "Physical limits (best of {n}): sha256 one core {sha:,.0f} MiB/s, write+fsync "
-            "{wf:,.0f} MiB/s, loopback TCP {lo:,.0f} MiB/s".format(
-                n=len(limits.get("samples", {}).get("sha256", [])) or "?",
-                sha=limits["sha256_mib_s"],
-                wf=limits["write_fsync_mib_s"],
-                lo=limits["loopback_mib_s"],
-            )
+            "Physical limits (best of several tries):"
+            f" sha256 one core {limits['sha256_mib_s']:,.0f} MiB/s,"
+            f" write+fsync {limits['write_fsync_mib_s']:,.0f} MiB/s,"
+            f" loopback TCP {limits['loopback_mib_s']:,.0f} MiB/s"
         )
         out.append(
             f"  uploads bounded by {limits['upload_bound']} ({limits['upload_limit_mib_s']:,.0f}"

@@ -60,7 +60,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ours-workers", type=int, help="--workers for acp-server")
     parser.add_argument("--start-timeout", type=float, default=60.0, help="seconds (default 60)")
     parser.add_argument("--no-limits", action="store_true", help="skip the physical limits")
-    parser.add_argument("--workdir", type=Path, help="scratch directory (default: a temp dir)")
+    parser.add_argument(
+        "--workdir", type=Path, help="where to create the scratch directory (default: $TMPDIR)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--show", type=Path, metavar="FILE", help="print a saved result")
@@ -178,8 +180,10 @@ def main(argv: list[str] | None = None) -> int:
 
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="acp-bench-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    # Always a new directory of our own, even under --workdir: it is removed at the end.
+    if args.workdir:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="acp-bench-", dir=args.workdir))
     meta: dict[str, Any] = {
         "started_at": started.isoformat(timespec="seconds"),
         "command": " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])]),
