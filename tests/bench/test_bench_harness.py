@@ -14,10 +14,13 @@ from bench import run
 FAKE = Path(__file__).with_name("fake_acp_server.py")
 TOOLS = ("docker-registry", "htpasswd", "wrk", "ab", "skopeo")
 
-pytestmark = pytest.mark.skipif(
-    any(shutil.which(tool) is None for tool in TOOLS),
-    reason="needs docker-registry, apache2-utils, wrk and skopeo",
-)
+pytestmark = [
+    pytest.mark.clients,
+    pytest.mark.skipif(
+        any(shutil.which(tool) is None for tool in TOOLS),
+        reason="needs docker-registry, apache2-utils, wrk and skopeo",
+    ),
+]
 
 
 def fake_server(tmp_path: Path) -> str:
