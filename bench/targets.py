@@ -109,7 +109,7 @@ class Target:
         cmd = self.command()
         with self.log_path.open("wb") as log:
             try:
-                # Own session: the server and its workers form one group we can stop together.
+                # A process group of its own: the server and its workers stop together.
                 self.proc = subprocess.Popen(
                     cmd,
                     stdin=subprocess.DEVNULL,
