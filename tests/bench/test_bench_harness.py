@@ -45,6 +45,7 @@ def test_quick_run_measures_both_registries(tmp_path: Path) -> None:
             "--concurrency=1,4",
             "--duration=1",
             f"--results-dir={results}",
+            f"--workdir={tmp_path}",
         ]
     )
     assert code == 0
@@ -73,7 +74,13 @@ def test_unrunnable_server_fails_clearly(
     broken.write_text("#!/bin/sh\necho 'cannot import acp.server.main' >&2\nexit 1\n")
     broken.chmod(0o755)
     code = run.main(
-        ["--quick", "--targets=ours", f"--ours-cmd={broken}", f"--results-dir={tmp_path}"]
+        [
+            "--quick",
+            "--targets=ours",
+            f"--ours-cmd={broken}",
+            f"--results-dir={tmp_path}",
+            f"--workdir={tmp_path}",  # kept on failure, for the log
+        ]
     )
     assert code == 2
     err = capsys.readouterr().err
