@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from acp.db import objects
 from acp.platform.kube import errors, schema, validation
 from acp.platform.kube.calls import Call
 from acp.platform.kube.errors import Cause, Qualified
@@ -21,11 +20,8 @@ from acp.platform.kube.resources import (
     ROLE_BINDINGS,
     ROLES,
 )
-from acp.rbac.attributes import Attributes
-from acp.rbac.evaluate import PolicyRule, rules_from_api, uncovered_rules
-
-# Members of this group may change RBAC without escalation checks, as in Kubernetes.
-PRIVILEGED_GROUP = "system:masters"
+from acp.rbac import escalation
+from acp.rbac.evaluate import PolicyRule
 
 
 def _go_list(values: tuple[str, ...] | list[str]) -> str:
@@ -56,22 +52,12 @@ def _compact(missing: list[PolicyRule]) -> list[str]:
     return sorted(lines)
 
 
-async def _confirm_no_escalation(
-    call: Call, namespace: str, wanted: tuple[PolicyRule, ...], what: Qualified
-) -> None:
-    owned = await call.ctx.authorizer.rules_for(call.identity, call.cluster, namespace)
-    missing = uncovered_rules(owned, wanted)
-    if missing:
-        raise errors.forbidden(
-            what,
-            f'user "{call.identity.username}" (groups={_go_list(call.identity.groups)}) is '
-            "attempting to grant RBAC permissions not currently held:\n"
-            + "\n".join(_compact(missing)),
-        )
-
-
-def _privileged(call: Call) -> bool:
-    return PRIVILEGED_GROUP in call.identity.groups
+def _refuse(call: Call, what: Qualified, missing: list[PolicyRule]) -> errors.KubeError:
+    return errors.forbidden(
+        what,
+        f'user "{call.identity.username}" (groups={_go_list(call.identity.groups)}) is '
+        "attempting to grant RBAC permissions not currently held:\n" + "\n".join(_compact(missing)),
+    )
 
 
 class RoleKind(Kind):
@@ -85,21 +71,9 @@ class RoleKind(Kind):
     async def authorize_write(
         self, call: Call, conn: AsyncConnection, obj: dict[str, Any], old: dict[str, Any] | None
     ) -> None:
-        if _privileged(call):
-            return
-        name = obj["metadata"]["name"]
-        namespace = obj["metadata"].get("namespace", "")
-        escalate = Attributes(
-            "escalate", self.resource.plural, api_group=RBAC_GROUP, namespace=namespace, name=name
-        )
-        if await call.allowed(escalate):
-            return
-        await _confirm_no_escalation(
-            call,
-            namespace,
-            rules_from_api(obj.get("rules")),
-            Qualified.of(self.resource, name),
-        )
+        snapshot = await call.ctx.authorizer.snapshot(call.cluster)
+        if missing := escalation.role_escalation(snapshot, call.identity, obj):
+            raise _refuse(call, Qualified.of(self.resource, obj["metadata"]["name"]), missing)
 
     def audit_details(self, obj: dict[str, Any]) -> dict[str, Any]:
         return {"rules": obj.get("rules") or []}
@@ -129,30 +103,14 @@ class BindingKind(Kind):
     async def authorize_write(
         self, call: Call, conn: AsyncConnection, obj: dict[str, Any], old: dict[str, Any] | None
     ) -> None:
-        if _privileged(call):
-            return
-        ref = obj["roleRef"]
-        namespace = obj["metadata"].get("namespace", "")
-        role_resource = ROLES if ref["kind"] == "Role" else CLUSTER_ROLES
-        bind = Attributes(
-            "bind",
-            role_resource.plural,
-            api_group=ref["apiGroup"],
-            namespace=namespace,
-            name=ref["name"],
-        )
-        if await call.allowed(bind):
-            return
-        role_namespace = namespace if ref["kind"] == "Role" else ""
-        role = await objects.get(conn, call.cluster_id, ref["kind"], role_namespace, ref["name"])
-        if role is None:
-            raise errors.not_found(Qualified.of(role_resource, ref["name"]))
-        await _confirm_no_escalation(
-            call,
-            namespace,
-            rules_from_api(role.get("rules")),
-            Qualified.of(self.resource, obj["metadata"]["name"]),
-        )
+        snapshot = await call.ctx.authorizer.snapshot(call.cluster)
+        try:
+            missing = escalation.binding_escalation(snapshot, call.identity, obj)
+        except escalation.RoleNotFound as exc:
+            role_resource = ROLES if exc.kind == "Role" else CLUSTER_ROLES
+            raise errors.not_found(Qualified.of(role_resource, exc.name)) from exc
+        if missing:
+            raise _refuse(call, Qualified.of(self.resource, obj["metadata"]["name"]), missing)
 
     def audit_details(self, obj: dict[str, Any]) -> dict[str, Any]:
         return {"roleRef": obj.get("roleRef"), "subjects": obj.get("subjects") or []}
