@@ -196,6 +196,8 @@ async def _resource(call: Call) -> web.StreamResponse:
         obj = await _decode(call, kind.message, rtype.api_version, rtype.kind)
         created = await store.create(call, kind, obj, namespace)
         return _render(call, created, status=201)
+    if verb in ("update", "patch") and not item:
+        raise _not_allowed()
     if verb == "update":
         obj = await _decode(call, kind.message, rtype.api_version, rtype.kind)
         create_ok = rtype is not resources.NAMESPACES

@@ -48,6 +48,11 @@ async def _write(call: Call, work: Callable[[AsyncConnection], Any]) -> Any:
         return done.result
 
 
+def _audit_namespace(kind: Kind, namespace: str, name: str) -> str:
+    # A namespace's own records carry its name, so that one query finds a namespace's history.
+    return name if kind.resource is NAMESPACES else namespace
+
+
 def _qualified(kind: Kind, name: str) -> Qualified:
     return Qualified.of(kind.resource, name)
 
@@ -125,15 +130,15 @@ async def create(call: Call, kind: Kind, obj: dict[str, Any], namespace: str) ->
             stored = await objects.create(conn, call.cluster, call.cluster_id, body)
         except objects.AlreadyExists as exc:
             raise errors.already_exists(_qualified(kind, name)) from exc
-        await kind.after_create(call, conn, stored)
         await call.audit(
             f"{kind.resource.singular}.create",
             conn=conn,
-            namespace=namespace,
+            namespace=_audit_namespace(kind, namespace, name),
             resource=kind.resource.plural,
             name=name,
             details=kind.audit_details(stored),
         )
+        await kind.after_create(call, conn, stored)
         return stored
 
     return await _write(call, work)
@@ -273,7 +278,7 @@ async def delete(
         await call.audit(
             f"{kind.resource.singular}.delete",
             conn=conn,
-            namespace=namespace,
+            namespace=_audit_namespace(kind, namespace, name),
             resource=kind.resource.plural,
             name=name,
             details={**kind.audit_details(current), **extra},
