@@ -70,9 +70,11 @@ class Kubectl:
         )
 
     def ok(self, *args: str, input: str | None = None) -> str:
-        """stdout of a command that must succeed (and print no warnings)."""
+        """stdout of a command that must succeed without printing anything on stderr (no
+        warnings, no discovery or OpenAPI complaints)."""
         done = self.run(*args, input=input)
         assert done.returncode == 0, f"kubectl {' '.join(args)} failed:\n{done.stderr}"
+        assert done.stderr == "", f"kubectl {' '.join(args)} complained:\n{done.stderr}"
         return done.stdout
 
     def fails(self, *args: str, input: str | None = None) -> str:
