@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.server import RunningServer, running_server
+from tests.support.tls import self_signed
 
 # Integration tests run once per database backend. ACP_TEST_DATABASES=sqlite narrows it
 # for quick local runs; CI runs both.
@@ -28,3 +29,17 @@ def acp_server(
 @pytest.fixture(scope="module")
 def admin_token(acp_server: RunningServer) -> str:
     return acp_server.login()
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def acp_tls_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """Like `acp_server`, serving HTTPS with a self-signed certificate (`server.tls_cert`).
+
+    Needed by kubectl, which sends credentials to `https://` servers only.
+    """
+    tmp: Path = tmp_path_factory.mktemp("acp-tls")
+    cert, key = self_signed(tmp)
+    with running_server(tmp, database=request.param, tls_cert=cert, tls_key=key) as server:
+        yield server

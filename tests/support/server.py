@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -61,6 +62,9 @@ class RunningServer:
     extra_args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     admin_password: str = ADMIN_PASSWORD
+    # Serve HTTPS with this certificate (kubectl sends credentials over HTTPS only).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -71,7 +75,13 @@ class RunningServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://{self.host}"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What HTTP clients verify the server with: its own certificate under TLS."""
+        return ssl.create_default_context(cafile=self.tls_cert) if self.tls_cert else True
 
     # --- process control ---------------------------------------------------------------------
 
@@ -88,6 +98,8 @@ class RunningServer:
         ]
         if self.database_url:
             args += ["--database-url", self.database_url]
+        if self.tls_cert and self.tls_key:
+            args += ["--tls-cert", str(self.tls_cert), "--tls-key", str(self.tls_key)]
         env = {**os.environ, "ACP_ADMIN_PASSWORD": self.admin_password, **self.env}
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-server.log"
@@ -98,7 +110,8 @@ class RunningServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"acp-server exited early:\n{self.log_tail()}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                ready = httpx.get(f"{self.url}/healthz", timeout=1, verify=self.verify)
+                if ready.status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
@@ -146,13 +159,16 @@ class RunningServer:
         if password is None:
             password = self.admin_password
         response = httpx.post(
-            f"{self.url}/api/v1/login", json={"username": username, "password": password}
+            f"{self.url}/api/v1/login",
+            json={"username": username, "password": password},
+            verify=self.verify,
         )
         response.raise_for_status()
         return str(response.json()["token"])
 
     def client(self, token: str | None = None, **kwargs: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        kwargs.setdefault("verify", self.verify)
         return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kwargs)
 
     def create_user(self, username: str, password: str, admin_token: str) -> None:

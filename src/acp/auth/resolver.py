@@ -218,7 +218,10 @@ class IdentityResolver:
         self._remember(cache_key, gen_key, generation, identity, claims["exp"] - time.time())
         return identity
 
-    async def _service_account_token(self, claims: dict[str, Any], cluster: str | None) -> Identity:
+    def _service_account_claims(
+        self, claims: dict[str, Any], cluster: str | None
+    ) -> tuple[str, str, str, str]:
+        """(cluster, namespace, name, uid) named by a ServiceAccount token's claims."""
         info = claims.get("kubernetes.io") or {}
         token_cluster = (claims.get("acp.io") or {}).get("cluster", "")
         namespace = info.get("namespace", "")
@@ -227,13 +230,13 @@ class IdentityResolver:
             raise Unauthenticated("the token is not valid")
         if cluster is not None and cluster != token_cluster:
             raise Unauthenticated("the ServiceAccount token belongs to another cluster")
-        audience = claims.get("aud")
-        audiences = audience if isinstance(audience, list) else [audience]
-        if self.service_account_issuer(token_cluster) not in audiences:
+        return token_cluster, namespace, sa["name"], sa.get("uid", "")
+
+    async def _service_account_token(self, claims: dict[str, Any], cluster: str | None) -> Identity:
+        token_cluster, namespace, name, uid = self._service_account_claims(claims, cluster)
+        if self.service_account_issuer(token_cluster) not in _audiences(claims):
             raise Unauthenticated("the token is not meant for this server (audience)")
-        return await self.live_service_account(
-            token_cluster, namespace, sa["name"], sa.get("uid", "")
-        )
+        return await self.live_service_account(token_cluster, namespace, name, uid)
 
     async def live_service_account(
         self, cluster: str, namespace: str, name: str, uid: str
@@ -339,14 +342,40 @@ class IdentityResolver:
         }
         return self._keys.sign(claims)
 
-    def verify_audience_token(self, token: str, audiences: list[str]) -> dict[str, Any]:
-        """Claims of a ServiceAccount token meant for one of `audiences` (TokenReview)."""
-        for audience in audiences:
+    async def review_token(
+        self, token: str, audiences: list[str], cluster: str
+    ) -> tuple[Identity, list[str]]:
+        """TokenReview: who `token` authenticates as for one of `audiences` (default: this
+        cluster's API), and the audiences it matched.
+
+        ServiceAccount tokens are audience-aware; session tokens are valid for this server's
+        own API only. Registry tokens are not reviewed here.
+        """
+        api_audience = self.service_account_issuer(cluster)
+        wanted = audiences or [api_audience]
+        if _looks_like_jwt(token):
             try:
-                return self._keys.verify(token, audience=audience, issuer=None)
-            except InvalidToken:
-                continue
-        raise Unauthenticated("the token is not valid for the requested audiences")
+                claims = self._keys.verify(token, audience=None, issuer=None)
+            except InvalidToken as exc:
+                raise Unauthenticated("the token is not valid or has expired") from exc
+            if claims.get("iss") == REGISTRY_ISSUER:
+                raise Unauthenticated("registry tokens are not valid for this API")
+            matched = [a for a in wanted if a in _audiences(claims)]
+            if not matched:
+                raise Unauthenticated(
+                    f"token audiences {_audiences(claims)} are invalid for the target "
+                    f"audiences {wanted}"
+                )
+            identity = await self.live_service_account(
+                *self._service_account_claims(claims, cluster)
+            )
+            return identity, matched
+        if api_audience not in wanted:
+            raise Unauthenticated(f"the token is not valid for the target audiences {wanted}")
+        identity = await self.resolve(f"Bearer {token}", cluster=cluster)
+        if identity.is_anonymous:
+            raise Unauthenticated("no token was given")
+        return identity, [api_audience]
 
     # --- cache -------------------------------------------------------------------------------
 
@@ -356,6 +385,11 @@ class IdentityResolver:
         if seconds > 0:
             expires = time.time() + min(seconds, PASSWORD_CACHE_SECONDS * 5)
             self._cache.put(key, gen_key, generation, _Cached(identity, expires))
+
+
+def _audiences(claims: dict[str, Any]) -> list[str]:
+    audience = claims.get("aud")
+    return [a for a in (audience if isinstance(audience, list) else [audience]) if a]
 
 
 def _liveness_key(claims: dict[str, Any]) -> str:

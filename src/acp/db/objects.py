@@ -33,6 +33,9 @@ class AlreadyExists(Exception):
 
 
 def kube_time(moment: datetime) -> str:
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -73,18 +76,26 @@ def _with_server_fields(body: KubeObject, uid: str, rv: int, created: datetime) 
 
 
 async def get(
-    conn: AsyncConnection, cluster_id: int, kind: str, namespace: str, name: str
+    conn: AsyncConnection,
+    cluster_id: int,
+    kind: str,
+    namespace: str,
+    name: str,
+    *,
+    lock: bool = False,
 ) -> KubeObject | None:
-    row = (
-        await conn.execute(
-            sa.select(o.c.body).where(
-                o.c.cluster_id == cluster_id,
-                o.c.kind == kind,
-                o.c.namespace == namespace,
-                o.c.name == name,
-            )
-        )
-    ).first()
+    """The stored object, or None. `lock=True` holds a shared row lock until the transaction
+    ends (PostgreSQL), so that the object cannot be deleted meanwhile: creating something in
+    a namespace locks the namespace, and deleting the namespace waits for it."""
+    query = sa.select(o.c.body).where(
+        o.c.cluster_id == cluster_id,
+        o.c.kind == kind,
+        o.c.namespace == namespace,
+        o.c.name == name,
+    )
+    if lock:
+        query = query.with_for_update(read=True)
+    row = (await conn.execute(query)).first()
     return row[0] if row else None
 
 
@@ -116,18 +127,22 @@ async def create(
     uid = str(uuid.uuid4())
     rv = await next_resource_version(conn, cluster_id)
     _with_server_fields(body, uid, rv, now)
-    await conn.execute(
-        o.insert().values(
-            cluster_id=cluster_id,
-            kind=kind,
-            namespace=namespace,
-            name=name,
-            uid=uid,
-            resource_version=rv,
-            created_at=now,
-            body=body,
+    try:
+        await conn.execute(
+            o.insert().values(
+                cluster_id=cluster_id,
+                kind=kind,
+                namespace=namespace,
+                name=name,
+                uid=uid,
+                resource_version=rv,
+                created_at=now,
+                body=body,
+            )
         )
-    )
+    except sa.exc.IntegrityError as exc:
+        # A concurrent transaction created it first (PostgreSQL; SQLite writers serialise).
+        raise AlreadyExists(f"{kind} {name!r} already exists") from exc
     touch(conn, generation_key(cluster, kind, namespace, name))
     return body
 
@@ -135,7 +150,8 @@ async def create(
 async def update(
     conn: AsyncConnection, cluster: str, cluster_id: int, body: KubeObject
 ) -> KubeObject:
-    """Replace an object. A resourceVersion in `body` must match the stored one."""
+    """Replace an object. A resourceVersion in `body` must match the stored one, also against
+    a concurrent writer (the row is only changed if its version is still the one read)."""
     body = copy.deepcopy(body)
     kind, meta = body["kind"], body.setdefault("metadata", {})
     namespace, name = meta.get("namespace", ""), meta["name"]
@@ -158,7 +174,15 @@ async def update(
         )
     rv = await next_resource_version(conn, cluster_id)
     _with_server_fields(body, row.uid, rv, row.created_at)
-    await conn.execute(o.update().where(o.c.id == row.id).values(resource_version=rv, body=body))
+    result = await conn.execute(
+        o.update()
+        .where(o.c.id == row.id, o.c.resource_version == row.resource_version)
+        .values(resource_version=rv, body=body)
+    )
+    if result.rowcount != 1:
+        raise Conflict(
+            "the object has been modified; please apply your changes to the latest version"
+        )
     touch(conn, generation_key(cluster, kind, namespace, name))
     return body
 
@@ -191,6 +215,23 @@ async def delete_namespaced(
     )
     removed = [row[0] for row in rows]
     await conn.execute(o.delete().where(o.c.cluster_id == cluster_id, o.c.namespace == namespace))
+    if removed:
+        await next_resource_version(conn, cluster_id)
     for body in removed:
         touch(conn, generation_key(cluster, body["kind"], namespace, body["metadata"]["name"]))
     return removed
+
+
+async def delete_repositories(conn: AsyncConnection, cluster_id: int, namespace: str) -> int:
+    """Remove the registry repositories of a namespace (used when the namespace goes).
+
+    Manifests, tags, uploads and blob links go with them (foreign keys cascade); the blobs
+    themselves stay for garbage collection, as other repositories may share them.
+    """
+    result = await conn.execute(
+        tables.repositories.delete().where(
+            tables.repositories.c.cluster_id == cluster_id,
+            tables.repositories.c.namespace == namespace,
+        )
+    )
+    return int(result.rowcount or 0)

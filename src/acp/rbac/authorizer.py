@@ -17,7 +17,14 @@ from acp.db import objects
 from acp.db.engine import Database
 from acp.db.generations import Generations
 from acp.rbac.attributes import Attributes
-from acp.rbac.evaluate import PolicyRule, binding_applies, rules_allow, rules_from_api
+from acp.rbac.evaluate import (
+    PolicyRule,
+    binding_applies,
+    describe_grant,
+    rules_allow,
+    rules_from_api,
+    subject_matches,
+)
 
 MAX_MEMO = 50_000
 
@@ -78,6 +85,25 @@ class RbacSnapshot:
             rules += self.namespace_rules(identity, namespace)
         return rules
 
+    def explain(self, identity: Identity, attrs: Attributes) -> str:
+        """Which binding allows the request, in Kubernetes' words ("" if none does)."""
+        bindings = list(self.cluster_bindings)
+        if attrs.namespace:
+            bindings += self.bindings_by_namespace.get(attrs.namespace, [])
+        for binding in bindings:
+            namespace = binding["metadata"].get("namespace", "")
+            subject = next(
+                (
+                    s
+                    for s in binding.get("subjects") or ()
+                    if subject_matches(s, identity, namespace)
+                ),
+                None,
+            )
+            if subject is not None and rules_allow(self._role_rules(binding), attrs):
+                return describe_grant(binding, subject)
+        return ""
+
     def allowed(self, identity: Identity, attrs: Attributes) -> bool:
         key = (identity.username, identity.groups, attrs)
         decision = self.memo.get(key)
@@ -116,6 +142,11 @@ class Authorizer:
         if self._foreign(identity, cluster):
             return False
         return (await self.snapshot(cluster)).allowed(identity, attrs)
+
+    async def explain(self, identity: Identity, attrs: Attributes, cluster: str) -> str:
+        if self._foreign(identity, cluster):
+            return ""
+        return (await self.snapshot(cluster)).explain(identity, attrs)
 
     async def rules_for(self, identity: Identity, cluster: str, namespace: str) -> list[PolicyRule]:
         if self._foreign(identity, cluster):

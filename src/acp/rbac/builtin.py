@@ -42,18 +42,23 @@ CORE_VIEW = [
 CORE_EDIT = [
     _rule([""], ["serviceaccounts"], [*READ, *WRITE, "impersonate"]),
     _rule([""], ["serviceaccounts/token"], ["create"]),
-    _rule([""], ["namespaces"], ["get"]),
 ]
 RBAC_ADMIN = [
     _rule([RBAC_GROUP], ["roles", "rolebindings"], [*READ, *WRITE]),
     _rule(["authorization.k8s.io"], ["localsubjectaccessreviews"], ["create"]),
 ]
 
+# Each namespace role includes the one below it, as in Kubernetes, so that an `admin` of a
+# namespace holds every permission of `edit` and `view` and may bind them there.
+VIEW = [*CORE_VIEW, *IMAGE_READ]
+EDIT = [*VIEW, *CORE_EDIT, *IMAGE_WRITE]
+ADMIN = [*EDIT, *RBAC_ADMIN]
+
 CLUSTER_ROLES: dict[str, list[dict[str, list[str]]]] = {
     "cluster-admin": [_rule(["*"], ["*"], ["*"]), _urls(["*"], ["*"])],
-    "admin": [*CORE_EDIT, *IMAGE_WRITE, *RBAC_ADMIN],
-    "edit": [*CORE_EDIT, *IMAGE_WRITE],
-    "view": [*CORE_VIEW, *IMAGE_READ],
+    "admin": ADMIN,
+    "edit": EDIT,
+    "view": VIEW,
     "system:image-puller": [_rule([IMAGE_API_GROUP], ["imagestreams/layers"], ["get"])],
     "system:image-pusher": [_rule([IMAGE_API_GROUP], ["imagestreams/layers"], ["get", "update"])],
     "system:image-deleter": [

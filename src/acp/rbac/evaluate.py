@@ -82,7 +82,7 @@ def _url_matches(rule: PolicyRule, path: str) -> bool:
     for candidate in rule.non_resource_urls:
         if candidate in ("*", path):
             return True
-        if candidate.endswith("*") and path.startswith(candidate[:-1]):
+        if candidate.endswith("*") and path.startswith(candidate.rstrip("*")):
             return True
     return False
 
@@ -114,10 +114,31 @@ def subject_matches(subject: Mapping[str, Any], identity: Identity, binding_name
     if kind == "Group":
         return name in identity.groups
     if kind == "ServiceAccount":
-        # A RoleBinding may name a ServiceAccount of its own namespace without a namespace.
+        # A RoleBinding may name a ServiceAccount of its own namespace without a namespace;
+        # a ClusterRoleBinding must give one.
         namespace = subject.get("namespace") or binding_namespace
+        if not namespace or not name:
+            return False
         return identity.username == f"{SA_PREFIX}{namespace}:{name}"
     return False
+
+
+def describe_grant(binding: Mapping[str, Any], subject: Mapping[str, Any]) -> str:
+    """`RBAC: allowed by RoleBinding "pull/my-ns" of ClusterRole "view" to User "alice"`."""
+    meta = binding.get("metadata", {})
+    namespace = meta.get("namespace", "")
+    ref = binding.get("roleRef") or {}
+    who = subject.get("name", "")
+    if subject.get("kind") == "ServiceAccount":
+        who = f"{who}/{subject.get('namespace') or namespace}"
+    if namespace:
+        source = f'RoleBinding "{meta.get("name", "")}/{namespace}"'
+    else:
+        source = f'ClusterRoleBinding "{meta.get("name", "")}"'
+    return (
+        f'RBAC: allowed by {source} of {ref.get("kind", "")} "{ref.get("name", "")}" to '
+        f'{subject.get("kind", "")} "{who}"'
+    )
 
 
 def binding_applies(binding: Mapping[str, Any], identity: Identity) -> bool:
@@ -155,7 +176,7 @@ def _rule_covers(owner: PolicyRule, atom: PolicyRule) -> bool:
         for candidate in owner.non_resource_urls:
             if candidate in ("*", url):
                 return True
-            if candidate.endswith("*") and url.startswith(candidate[:-1]):
+            if candidate.endswith("*") and url.startswith(candidate.rstrip("*")):
                 return True
         return False
     group, resource = atom.api_groups[0], atom.resources[0]
