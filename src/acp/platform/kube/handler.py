@@ -201,8 +201,8 @@ async def _resource(call: Call) -> web.StreamResponse:
     if verb == "update":
         obj = await _decode(call, kind.message, rtype.api_version, rtype.kind)
         create_ok = rtype is not resources.NAMESPACES
-        stored, created = await store.replace(call, kind, obj, namespace, info.name, create_ok)
-        return _render(call, stored, status=201 if created else 200)
+        stored, was_created = await store.replace(call, kind, obj, namespace, info.name, create_ok)
+        return _render(call, stored, status=201 if was_created else 200)
     if verb == "patch":
         return await _patch(call, kind, namespace)
     if verb == "delete":

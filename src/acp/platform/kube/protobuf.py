@@ -48,6 +48,7 @@ def _fields(data: bytes) -> list[tuple[int, int, Any]]:
         number, wire = key >> 3, key & 7
         if number == 0:
             raise ProtobufError("field number 0")
+        value: int | bytes
         if wire == 0:
             value, pos = _varint(data, pos)
         elif wire == 1:

@@ -76,9 +76,12 @@ def field_selector(selector: str) -> Predicate:
         key, value = key.strip(), value.strip()
         if not sep or key not in FIELDS:
             raise errors.bad_request(f"field label not supported: {key or term}")
-        getter = FIELDS[key]
-        if op == "!=":
-            predicates.append(lambda obj, g=getter, v=value: g(obj) != v)
-        else:
-            predicates.append(lambda obj, g=getter, v=value: g(obj) == v)
+        predicates.append(_field_predicate(FIELDS[key], value, negate=op == "!="))
     return lambda obj: all(p(obj) for p in predicates)
+
+
+def _field_predicate(getter: Callable[[Any], Any], value: str, *, negate: bool) -> Predicate:
+    def matches(obj: Any) -> bool:
+        return (getter(obj) == value) != negate
+
+    return matches
