@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.support.acp_fixtures", "tests.support.seed"]
+pytest_plugins = ["tests.support.acp_fixtures", "tests.support.seed", "tests.support.cli"]
