@@ -155,3 +155,16 @@ def test_a_serviceaccount_token_lists_where_it_is_bound(
     ok = httpx.get(f"{acp_server.url}{API}/images", headers=_bearer(token))
     assert ok.status_code == 200
     assert {item["namespace"] for item in ok.json()["items"]} == {ns}
+
+
+def test_openapi_documents_the_metadata_api(acp_server: RunningServer) -> None:
+    spec = httpx.get(f"{acp_server.url}/openapi.json").json()
+    paths = spec["paths"]
+    assert "get" in paths["/api/registry/v1/images"]
+    assert (
+        "delete" in paths["/api/registry/v1/namespaces/{namespace}/repositories/{name}/tags/{tag}"]
+    )
+    image = spec["components"]["schemas"]["Image"]
+    assert image["required"] == [
+        "namespace", "repository", "tag", "digest", "mediaType", "size", "created", "platforms",
+    ]  # fmt: skip
