@@ -393,3 +393,52 @@ def test_registry_login_writes_docker_auth(run: Callable[..., Run], tmp_path: Pa
         == "alice:acps_token"
     )
     assert target.stat().st_mode & 0o777 == 0o600
+
+
+def test_login_writes_the_session(run: Callable[..., Run], tmp_path: Path) -> None:
+    def platform(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/login":
+            body = {
+                "token": "acps_new",
+                "expiresAt": "2999-01-01T00:00:00Z",
+                "user": {"username": "bob"},
+            }
+            return httpx.Response(201, json=body)
+        if request.url.path == "/api/v1/clusters":
+            item = {"name": "global", "kubernetesApi": "https://p.example/kubernetes/global"}
+            return httpx.Response(200, json={"items": [item]})
+        return httpx.Response(204)
+
+    result = run("login", "p.example", "--name", "other", "-u", "bob", "-p", "pw", handler=platform)
+    assert result.code == 0, result.err
+    assert [str(r.url) for r in result.requests] == [
+        "https://p.example/api/v1/login",
+        "https://p.example/api/v1/clusters",
+    ]
+    assert json.loads(result.requests[0].content) == {"username": "bob", "password": "pw"}
+    config = KubeConfig.load(tmp_path / "config")
+    assert config.current_context == "other/global"
+    assert sorted(config.session_names()) == ["other", "work"]
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "message"),
+    [
+        (401, {}, "error: login to https://p.example failed: invalid username or password"),
+        (429, {"Retry-After": "30"}, "error: too many attempts; try again in 30 seconds"),
+    ],
+)
+def test_refused_logins_change_nothing(
+    run: Callable[..., Run], tmp_path: Path, status: int, headers: dict[str, str], message: str
+) -> None:
+    before = (tmp_path / "config").read_bytes()
+
+    def refuse(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            status, headers=headers, json={"error": {"code": "X", "message": "no"}}
+        )
+
+    result = run("login", "https://p.example", "-u", "bob", "-p", "bad", handler=refuse)
+    assert result.code == 1
+    assert result.err.startswith(message)
+    assert (tmp_path / "config").read_bytes() == before
