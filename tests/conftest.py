@@ -1,1 +1,6 @@
-pytest_plugins = ["tests.support.acp_fixtures", "tests.support.fixtures"]
+pytest_plugins = [
+    "tests.support.acp_fixtures",
+    "tests.support.fixtures",
+    "tests.support.seed",
+    "tests.support.cli",
+]

@@ -32,6 +32,89 @@ UNAUTHORIZED = _error("Missing, invalid, expired or revoked credentials")
 FORBIDDEN = _error("The caller lacks the permission")
 NAME = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
 
+DRY_RUN = {
+    "name": "dryRun",
+    "in": "query",
+    "schema": {"type": "string", "enum": ["true", "false", "All"]},
+    "description": "Only report what would be deleted",
+}
+REPOSITORY = [
+    {"name": "namespace", "in": "path", "required": True, "schema": {"type": "string"}},
+    {
+        "name": "name",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "Repository path inside the namespace; may contain '/'",
+    },
+]
+DELETE_RESPONSES = {
+    "200": _json("ImageDeletion", "Deleted (or, with dryRun, what would be)"),
+    "400": _error("Invalid namespace, repository, tag, digest or dryRun"),
+    "401": UNAUTHORIZED,
+    "403": _error("No delete permission in the namespace; the message names the role"),
+    "404": _error("No such namespace, tag or manifest"),
+    "409": _error("The manifest is part of an index in the repository"),
+}
+# Served on every cluster's registry endpoint (`registryApiUrl` of /api/v1/clusters).
+REGISTRY_PATHS: dict[str, Any] = {
+    "/api/registry/v1/info": {
+        "get": {
+            "tags": ["registry metadata"],
+            "summary": "The cluster this registry endpoint serves, and its addresses",
+            "security": [],
+            "responses": {"200": _json("RegistryInfo")},
+        }
+    },
+    "/api/registry/v1/images": {
+        "get": {
+            "tags": ["registry metadata"],
+            "summary": "Tagged images of one namespace, or of every namespace the caller may "
+            "pull from; paginated (one query per page)",
+            "parameters": [
+                {"name": "namespace", "in": "query", "schema": {"type": "string"}},
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 500},
+                },
+                {"name": "continue", "in": "query", "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": _json("ImageList"),
+                "400": _error("Invalid namespace, limit or continue token"),
+                "401": UNAUTHORIZED,
+                "403": _error("No pull permission in the namespace; the message names the role"),
+                "404": _error("The namespace does not exist"),
+            },
+        }
+    },
+    "/api/registry/v1/namespaces/{namespace}/repositories/{name}/tags/{tag}": {
+        "parameters": [
+            *REPOSITORY,
+            {"name": "tag", "in": "path", "required": True, "schema": {"type": "string"}},
+        ],
+        "delete": {
+            "tags": ["registry metadata"],
+            "summary": "Delete one tag; other tags on the same digest stay",
+            "parameters": [DRY_RUN],
+            "responses": DELETE_RESPONSES,
+        },
+    },
+    "/api/registry/v1/namespaces/{namespace}/repositories/{name}/manifests/{digest}": {
+        "parameters": [
+            *REPOSITORY,
+            {"name": "digest", "in": "path", "required": True, "schema": {"type": "string"}},
+        ],
+        "delete": {
+            "tags": ["registry metadata"],
+            "summary": "Delete a manifest and every tag pointing at it",
+            "parameters": [DRY_RUN],
+            "responses": DELETE_RESPONSES,
+        },
+    },
+}
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {
@@ -40,7 +123,9 @@ OPENAPI: dict[str, Any] = {
         "description": (
             "Platform accounts and sessions. The Kubernetes-compatible RBAC API lives under "
             "/kubernetes/{cluster}/, the OCI registry under /v2/ and its token service at "
-            "/auth/token on each cluster's registry endpoint."
+            "/auth/token on each cluster's registry endpoint. The registry metadata API "
+            "(/api/registry/v1/…) is served on each cluster's registry endpoint too, at the "
+            "registryApiUrl that /api/v1/clusters lists."
         ),
     },
     "components": {
@@ -143,6 +228,91 @@ OPENAPI: dict[str, Any] = {
                     "disabled": {"type": "boolean"},
                     "password": {"type": "string", "minLength": 8},
                     "groups": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+            "Image": {
+                "type": "object",
+                "description": "One tag and the manifest it points at",
+                "required": [
+                    "namespace",
+                    "repository",
+                    "tag",
+                    "digest",
+                    "mediaType",
+                    "size",
+                    "created",
+                    "platforms",
+                ],
+                "properties": {
+                    "namespace": {"type": "string"},
+                    "repository": {
+                        "type": "string",
+                        "description": "Repository path inside the namespace (my-app, tools/x)",
+                    },
+                    "tag": {"type": "string"},
+                    "digest": {"type": "string", "example": "sha256:4f1c…"},
+                    "mediaType": {"type": "string"},
+                    "size": {
+                        "type": "integer",
+                        "description": "Bytes of config and layers (an index: of all images)",
+                    },
+                    "created": {"type": "string", "format": "date-time"},
+                    "platforms": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+            "ImageList": {
+                "type": "object",
+                "properties": {
+                    "apiVersion": {"type": "string", "enum": ["registry.acp.io/v1"]},
+                    "kind": {"type": "string", "enum": ["ImageList"]},
+                    "metadata": {
+                        "type": "object",
+                        "properties": {
+                            "continue": {
+                                "type": "string",
+                                "description": "Pass as `continue` for the next page; empty "
+                                "on the last page",
+                            },
+                            "cluster": {"type": "string"},
+                            "registryHost": {"type": "string"},
+                        },
+                    },
+                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Image"}},
+                },
+            },
+            "ImageDeletion": {
+                "type": "object",
+                "properties": {
+                    "apiVersion": {"type": "string", "enum": ["registry.acp.io/v1"]},
+                    "kind": {"type": "string", "enum": ["ImageDeletion"]},
+                    "dryRun": {"type": "boolean"},
+                    "namespace": {"type": "string"},
+                    "repository": {"type": "string"},
+                    "reference": {"type": "string", "description": "The tag or digest asked for"},
+                    "digest": {"type": "string"},
+                    "deletedTags": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "Tags removed (or, in a dry run, that would be)",
+                    },
+                    "manifestDeleted": {"type": "boolean"},
+                    "remainingTags": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "Other tags on the same digest, which stay",
+                    },
+                },
+            },
+            "RegistryInfo": {
+                "type": "object",
+                "properties": {
+                    "apiVersion": {"type": "string"},
+                    "kind": {"type": "string", "enum": ["RegistryInfo"]},
+                    "cluster": {"type": "string"},
+                    "registryHost": {"type": "string"},
+                    "registryUrl": {"type": "string"},
+                    "registryApiUrl": {"type": "string"},
+                    "serverVersion": {"type": "string"},
                 },
             },
             "PasswordChange": {
@@ -251,5 +421,6 @@ OPENAPI: dict[str, Any] = {
                 },
             },
         },
+        **REGISTRY_PATHS,
     },
 }

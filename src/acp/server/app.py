@@ -20,6 +20,7 @@ async def healthz(request: web.Request) -> web.Response:
 def build_app(ctx: AppContext) -> web.Application:
     from acp.platform import api as platform_api
     from acp.platform import kube
+    from acp.registry import metadata_api
 
     app = web.Application(middlewares=[observe], client_max_size=1024 * 1024)
     app[CONTEXT] = ctx
@@ -28,6 +29,7 @@ def build_app(ctx: AppContext) -> web.Application:
     app.router.add_get("/metrics", metrics.metrics_handler)
     platform_api.setup(app)
     kube.setup(app)
+    metadata_api.setup(app)
 
     async def close(_app: web.Application) -> None:
         await ctx.db.dispose()
