@@ -284,11 +284,11 @@ def namespace(name: str | None, short: bool) -> None:
     st = state()
     target = st.target()
     if not name:
-        current = target.namespace or "default"
+        shown = target.namespace or "default"
         if short:
-            click.echo(current)
+            click.echo(shown)
         else:
-            click.echo(f'Using namespace "{current}" on cluster "{target.cluster}".')
+            click.echo(f'Using namespace "{shown}" on cluster "{target.cluster}".')
         return
     if target.session is None:
         raise CliError(

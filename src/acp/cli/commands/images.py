@@ -214,9 +214,9 @@ def parse_reference(value: str) -> ImageReference:
     path, at, digest = value.partition("@")
     tag = ""
     if not at:
-        slash = path.rfind("/")
+        last_slash = path.rfind("/")
         colon = path.rfind(":")
-        if colon <= slash:
+        if colon <= last_slash:
             raise bad("no :TAG or @DIGEST")
         path, tag = path[:colon], path[colon + 1 :]
     namespace, slash, name = path.partition("/")
