@@ -19,12 +19,14 @@ async def healthz(request: web.Request) -> web.Response:
 
 def build_app(ctx: AppContext) -> web.Application:
     from acp.platform import api as platform_api
+    from acp.registry import routes as registry_routes
 
     app = web.Application(middlewares=[observe], client_max_size=1024 * 1024)
     app[CONTEXT] = ctx
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics.metrics_handler)
     platform_api.setup(app)
+    registry_routes.setup(app)
 
     async def close(_app: web.Application) -> None:
         await ctx.db.dispose()
