@@ -154,3 +154,12 @@ def audit_events(server: RunningServer, action_prefix: str) -> list[dict[str, An
         return [dict(row._mapping) for row in rows]
 
     return _run(server, work, write=False)
+
+
+def sign_token(server: RunningServer, claims: dict[str, Any]) -> str:
+    """A JWT signed with the server's own key (to build expired or odd tokens in tests)."""
+
+    async def work(conn: AsyncConnection, _ids: dict[str, int]) -> str:
+        return (await load_key_ring(conn)).sign(claims)
+
+    return _run(server, work, write=False)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from acp.auth.identity import Identity
+from acp.auth.identity import ANONYMOUS, Identity
 from acp.rbac.attributes import (
     Attributes,
     registry_delete_manifest,
@@ -59,7 +59,23 @@ def delete_tag(repository: RepositoryName) -> Need:
 async def allowed(authorizer: Authorizer, identity: Identity, cluster: str, need: Need) -> bool:
     if not identity.token_allows(need.repository.path, need.action):
         return False
-    return await authorizer.allowed(identity, need.attributes, cluster)
+    if await authorizer.allowed(identity, need.attributes, cluster):
+        return True
+    # What anyone may pull without logging in, a logged-in caller may pull too: a public
+    # namespace stays public for clients that always send their credentials.
+    return need.action == PULL and await authorizer.allowed(ANONYMOUS, need.attributes, cluster)
+
+
+async def pullable_namespaces(
+    authorizer: Authorizer, identity: Identity, cluster: str
+) -> set[str] | None:
+    """Namespaces whose repositories the caller may pull (None: every one)."""
+    attributes = registry_pull("")
+    own = await authorizer.namespaces_allowing(identity, attributes, cluster)
+    if own is None or identity.is_anonymous:
+        return own
+    public = await authorizer.namespaces_allowing(ANONYMOUS, attributes, cluster)
+    return None if public is None else own | public
 
 
 async def grantable(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from acp.rbac.attributes import registry_pull
 from acp.registry import access, challenge, manifest_format
 from acp.registry.handlers.common import (
     Target,
@@ -82,7 +81,7 @@ async def list_catalog(request: web.Request, _target: Target) -> web.StreamRespo
             [{"Type": "registry", "Name": "catalog", "Action": "*"}],
         )
     n, last = page_params(request)
-    namespaces = await ctx.authorizer.namespaces_allowing(identity, registry_pull(""), cluster)
+    namespaces = await access.pullable_namespaces(ctx.authorizer, identity, cluster)
     page = await registry(request).catalog.list(cluster, namespaces, n, last)
     headers = {}
     if page.more and page.names:
