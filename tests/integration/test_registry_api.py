@@ -306,6 +306,24 @@ def test_unknown_manifest_and_repository(admin: RegistryClient, ns: str) -> None
     assert no_namespace.json()["errors"][0]["code"] == "NAME_UNKNOWN"
 
 
+def test_a_deleted_namespace_takes_its_repositories(
+    acp_server: RunningServer, admin: RegistryClient, ns: str
+) -> None:
+    image = make_image()
+    admin.push_image(f"{ns}/app", "v1", image)
+    platform_rows.delete_namespace(acp_server, ns)
+    gone = admin.manifest(f"{ns}/app", "v1")
+    assert gone.status_code == 404
+    assert gone.json()["errors"][0]["code"] == "NAME_UNKNOWN"
+    assert admin.push_blob(f"{ns}/app", b"x").json()["errors"][0]["code"] == "NAME_UNKNOWN"
+    assert not [r for r in admin.catalog().json()["repositories"] if r.startswith(f"{ns}/")]
+    # A namespace created again with the same name starts empty.
+    platform_rows.create_namespace(acp_server, ns)
+    assert admin.manifest(f"{ns}/app", "v1").json()["errors"][0]["code"] == "NAME_UNKNOWN"
+    assert admin.head_blob(f"{ns}/app", sha256(image.config)).status_code == 404
+    assert admin.push_image(f"{ns}/app", "v1", image).status_code == 201
+
+
 # --- content discovery -------------------------------------------------------------------
 
 

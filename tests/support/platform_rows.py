@@ -23,6 +23,7 @@ from acp.db.bootstrap import cluster_ids
 from acp.db.engine import Database
 from acp.db.generations import Generations
 from acp.rbac.evaluate import RBAC_GROUP
+from acp.registry.repositories import purge_namespace
 from acp.server.settings import Settings
 from tests.support.server import RunningServer
 
@@ -62,7 +63,11 @@ def create_namespace(server: RunningServer, name: str, cluster: str = "global") 
 
 
 def delete_namespace(server: RunningServer, name: str, cluster: str = "global") -> None:
+    """Delete a namespace with everything in it, its repositories included (what the
+    Kubernetes API's namespace deletion does, through `purge_namespace`)."""
+
     async def work(conn: AsyncConnection, ids: dict[str, int]) -> None:
+        await purge_namespace(conn, cluster, ids[cluster], name)
         await objects.delete_namespaced(conn, cluster, ids[cluster], name)
         await objects.delete(conn, cluster, ids[cluster], "Namespace", "", name)
 

@@ -36,6 +36,7 @@ class Blobs:
 
     async def size(self, repo: Repo, digest: str) -> int | None:
         """Size of a blob readable through `repo`, None if it is not."""
+        await self._repositories.require_namespace(repo)
         async with self._db.read() as conn:
             return await linked_size(conn, repo, digest)
 

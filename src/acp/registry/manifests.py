@@ -83,6 +83,7 @@ class Manifests:
     # --- pull ------------------------------------------------------------------------------
 
     async def get(self, repo: Repo, reference: Reference) -> StoredManifest:
+        await self._repositories.require_namespace(repo)
         key = (repo.cluster_id, repo.path, reference.value)
         generation = self._cache.generation(repo.generation_key)  # read before the database
         cached = self._cache.get(key)

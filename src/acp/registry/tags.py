@@ -47,6 +47,7 @@ class Tags:
 
     async def list(self, repo: Repo, n: int | None, last: str | None) -> TagPage:
         limit = MAX_PAGE if n is None else min(n, MAX_PAGE)
+        await self._repositories.require_namespace(repo)
         async with self._db.read() as conn:
             repository_id = await self._repositories.require(conn, repo)
             if limit == 0:
