@@ -13,6 +13,7 @@ Every cached result dies as soon as the user, session or ServiceAccount behind i
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -78,6 +79,7 @@ class IdentityResolver:
         self._base_url = base_url.rstrip("/")
         self.session_ttl = session_ttl
         self._cache: GenerationCache[_Cached] = GenerationCache(generations, 20_000)
+        self._verifying: dict[Any, asyncio.Future[Identity]] = {}
         self._generations = generations
 
     # --- issuers and audiences -------------------------------------------------------------
@@ -106,7 +108,42 @@ class IdentityResolver:
         cached = self._cache.get(cache_key)
         if cached is not None and cached.expires > time.time():
             return cached.identity
-        scheme = scheme.lower()
+        # Clients open many connections at once with the same credentials: verify them once
+        # (a password check costs an Argon2 hash) and let the other requests wait for it.
+        pending = self._verifying.get(cache_key)
+        if pending is not None:
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # this request itself was cancelled
+        future: asyncio.Future[Identity] = asyncio.get_running_loop().create_future()
+        self._verifying[cache_key] = future
+        try:
+            identity = await self._verify(
+                scheme.lower(), credentials, cache_key, address, cluster, registry_service
+            )
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # waiters may be none: mark it retrieved
+            raise
+        finally:
+            self._verifying.pop(cache_key, None)
+        future.set_result(identity)
+        return identity
+
+    async def _verify(
+        self,
+        scheme: str,
+        credentials: str,
+        cache_key: Any,
+        address: str,
+        cluster: str | None,
+        registry_service: str | None,
+    ) -> Identity:
         if scheme == "bearer" and credentials:
             return await self._bearer(credentials, cache_key, cluster, registry_service)
         if scheme == "basic" and credentials:
