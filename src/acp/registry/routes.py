@@ -45,7 +45,7 @@ Handler = Callable[[web.Request, Target], Awaitable[web.StreamResponse]]
 # Tried in order against the path after "/v2/"; `name` is greedy, so it ends at the last
 # occurrence of the endpoint keyword.
 ENDPOINTS: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
-    (re.compile(r""), {"GET": discovery.api_version}),
+    (re.compile(r""), {"GET": discovery.api_version, "HEAD": discovery.api_version}),
     (re.compile(r"_catalog"), {"GET": discovery.list_catalog}),
     (re.compile(r"(?P<name>.+)/tags/list"), {"GET": discovery.list_tags}),
     (

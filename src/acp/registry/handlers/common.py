@@ -153,7 +153,9 @@ class IncompleteBody(ConnectionError):
 async def body_chunks(request: web.Request) -> AsyncIterator[bytes]:
     """The request body as it arrives, in the pieces the network delivers (no copies)."""
     content = request.content
-    content.set_read_chunk_size(1024 * 1024)
+    if hasattr(content, "set_read_chunk_size"):  # aiohttp >= 3.12
+        # Larger buffers: fewer, bigger pieces, and fewer pauses of the socket.
+        content.set_read_chunk_size(1024 * 1024)
     received = 0
     try:
         while True:
