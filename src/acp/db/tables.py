@@ -119,6 +119,13 @@ kube_objects = sa.Table(
 
 # --- registry -------------------------------------------------------------------------------
 
+# Repository and tag names sort "ASCIIbetically" (the OCI spec's order for tags/list and
+# _catalog pagination). SQLite compares bytes already; PostgreSQL needs the "C" collation,
+# on the column itself so that its indexes serve the ordered range scans.
+RepositoryName = sa.String(255).with_variant(sa.String(255, collation="C"), "postgresql")
+TagName = sa.String(128).with_variant(sa.String(128, collation="C"), "postgresql")
+Digest = sa.String(200)
+
 repositories = sa.Table(
     "repositories",
     metadata,
@@ -128,21 +135,23 @@ repositories = sa.Table(
     ),
     sa.Column("namespace", sa.String(253), nullable=False),
     # The full repository name, namespace included: "my-ns/my-app".
-    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("name", RepositoryName, nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.UniqueConstraint("cluster_id", "name"),
 )
 sa.Index("ix_repositories_cluster_namespace", repositories.c.cluster_id, repositories.c.namespace)
 
+# Blobs whose content is stored (once, content-addressed) in the blob store.
 blobs = sa.Table(
     "blobs",
     metadata,
-    sa.Column("digest", sa.String(140), primary_key=True),
+    sa.Column("digest", Digest, primary_key=True),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
 )
 
-# Which repository may read which blob.
+# Which repository may read which blob: a blob is readable only through a repository it was
+# pushed or mounted into.
 repository_blobs = sa.Table(
     "repository_blobs",
     metadata,
@@ -152,7 +161,7 @@ repository_blobs = sa.Table(
         sa.ForeignKey("repositories.id", ondelete="CASCADE"),
         primary_key=True,
     ),
-    sa.Column("digest", sa.String(140), sa.ForeignKey("blobs.digest"), primary_key=True),
+    sa.Column("digest", Digest, sa.ForeignKey("blobs.digest"), primary_key=True),
     sa.Column("created_at", Timestamp, nullable=False),
 )
 sa.Index("ix_repository_blobs_digest", repository_blobs.c.digest)
@@ -167,16 +176,19 @@ manifests = sa.Table(
         sa.ForeignKey("repositories.id", ondelete="CASCADE"),
         nullable=False,
     ),
-    sa.Column("digest", sa.String(140), nullable=False),
+    sa.Column("digest", Digest, nullable=False),
     sa.Column("media_type", sa.String(255), nullable=False),
+    # The manifest's artifactType, else (image manifests) its config media type: what the
+    # referrers API reports and filters on.
     sa.Column("artifact_type", sa.String(255), nullable=True),
-    sa.Column("subject_digest", sa.String(140), nullable=True),
+    sa.Column("subject_digest", Digest, nullable=True),
     sa.Column("size", sa.BigInteger, nullable=False),
     # Sum of the config and layer sizes (for an index: of every child image).
     sa.Column("total_size", sa.BigInteger, nullable=False, server_default="0"),
     # ["linux/amd64", ...] for indexes and images whose config names a platform.
     sa.Column("platforms", sa.JSON, nullable=False),
     sa.Column("annotations", sa.JSON, nullable=False),
+    # The exact bytes the client pushed.
     sa.Column("body", sa.LargeBinary, nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.UniqueConstraint("repository_id", "digest"),
@@ -194,7 +206,7 @@ manifest_references = sa.Table(
         sa.ForeignKey("manifests.id", ondelete="CASCADE"),
         primary_key=True,
     ),
-    sa.Column("digest", sa.String(140), primary_key=True),
+    sa.Column("digest", Digest, primary_key=True),
     sa.Column("kind", sa.String(16), nullable=False),
 )
 sa.Index("ix_manifest_references_digest", manifest_references.c.digest)
@@ -208,7 +220,7 @@ tags = sa.Table(
         sa.ForeignKey("repositories.id", ondelete="CASCADE"),
         primary_key=True,
     ),
-    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("name", TagName, primary_key=True),
     sa.Column(
         "manifest_id", sa.Integer, sa.ForeignKey("manifests.id", ondelete="CASCADE"), nullable=False
     ),
@@ -216,16 +228,19 @@ tags = sa.Table(
 )
 sa.Index("ix_tags_manifest_id", tags.c.manifest_id)
 
+# Blob uploads in progress. The row is the shared state that lets any worker process (or
+# replica) continue an upload another one began; the bytes live in the blob store. The
+# repository is named rather than referenced: it is created only when a push completes.
 uploads = sa.Table(
     "uploads",
     metadata,
     sa.Column("id", sa.String(36), primary_key=True),
     sa.Column(
-        "repository_id",
-        sa.Integer,
-        sa.ForeignKey("repositories.id", ondelete="CASCADE"),
-        nullable=False,
+        "cluster_id", sa.Integer, sa.ForeignKey("clusters.id", ondelete="CASCADE"), nullable=False
     ),
+    sa.Column("repository", RepositoryName, nullable=False),
+    # Digest algorithm the data is hashed with while it arrives ("sha256", "sha512").
+    sa.Column("algorithm", sa.String(16), nullable=False),
     # Bytes received and durably written so far.
     sa.Column("offset", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("created_at", Timestamp, nullable=False),

@@ -21,6 +21,7 @@ def build_app(ctx: AppContext) -> web.Application:
     from acp.platform import api as platform_api
     from acp.platform import kube
     from acp.registry import metadata_api
+    from acp.registry import routes as registry_routes
 
     app = web.Application(middlewares=[observe], client_max_size=1024 * 1024)
     app[CONTEXT] = ctx
@@ -30,6 +31,7 @@ def build_app(ctx: AppContext) -> web.Application:
     platform_api.setup(app)
     kube.setup(app)
     metadata_api.setup(app)
+    registry_routes.setup(app)
 
     async def close(_app: web.Application) -> None:
         await ctx.db.dispose()

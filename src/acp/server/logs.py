@@ -23,6 +23,8 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
+            # Which worker process wrote the line (with --workers N).
+            "pid": record.process,
             **payload,
         }
         if record.exc_info:

@@ -1,0 +1,95 @@
+"""Tags: list (ASCIIbetical order, `n`/`last` pagination) and delete.
+
+Deleting a tag removes that tag only: other tags pointing at the same manifest stay, and so
+does the manifest (reachable by digest).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from acp.db import tables
+from acp.db.audit import AuditLog
+from acp.db.engine import Database, touch
+from acp.registry import errors
+from acp.registry.actor import Actor
+from acp.registry.repositories import Repo, Repositories
+
+t = tables.tags
+m = tables.manifests
+
+# Without `n`, one response holds at most this many tags (and a Link to the rest).
+MAX_PAGE = 10_000
+
+
+@dataclass(frozen=True)
+class TagPage:
+    names: list[str]
+    # True when tags after the last one returned exist.
+    more: bool
+
+
+@dataclass(frozen=True)
+class DeletedTag:
+    repository: str
+    tag: str
+    # The manifest the tag pointed at (it stays).
+    digest: str
+
+
+class Tags:
+    def __init__(self, db: Database, repositories: Repositories, audit: AuditLog) -> None:
+        self._db = db
+        self._repositories = repositories
+        self._audit = audit
+
+    async def list(self, repo: Repo, n: int | None, last: str | None) -> TagPage:
+        limit = MAX_PAGE if n is None else min(n, MAX_PAGE)
+        await self._repositories.require_namespace(repo)
+        async with self._db.read() as conn:
+            repository_id = await self._repositories.require(conn, repo)
+            if limit == 0:
+                return TagPage([], False)
+            query = sa.select(t.c.name).where(t.c.repository_id == repository_id)
+            if last:
+                query = query.where(t.c.name > last)
+            rows = await conn.execute(query.order_by(t.c.name).limit(limit + 1))
+            names = [row[0] for row in rows]
+        return TagPage(names[:limit], len(names) > limit)
+
+    async def delete(
+        self, repo: Repo, tag: str, actor: Actor, *, dry_run: bool = False
+    ) -> DeletedTag:
+        transaction = self._db.read() if dry_run else self._db.write()
+        async with transaction as conn:
+            repository_id = await self._repositories.require(conn, repo)
+            digest = (
+                await conn.execute(
+                    sa.select(m.c.digest)
+                    .select_from(t.join(m, m.c.id == t.c.manifest_id))
+                    .where(t.c.repository_id == repository_id, t.c.name == tag)
+                )
+            ).scalar()
+            if digest is None:
+                raise errors.manifest_unknown(tag)
+            result = DeletedTag(repo.path, tag, digest)
+            if dry_run:
+                return result
+            await conn.execute(
+                t.delete().where(t.c.repository_id == repository_id, t.c.name == tag)
+            )
+            touch(conn, repo.generation_key)
+            await self._audit.record(
+                actor=actor.username,
+                action="registry.tag.delete",
+                cluster=repo.cluster,
+                namespace=repo.namespace,
+                resource="imagestreamtags",
+                name=f"{repo.name.name}:{tag}",
+                request_id=actor.request_id,
+                details={"repository": repo.path, "tag": tag, "digest": digest},
+                conn=conn,
+            )
+        return result

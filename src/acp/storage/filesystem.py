@@ -1,0 +1,401 @@
+"""Blob store on a local (or shared) filesystem.
+
+Layout under the storage directory::
+
+    sha256/ab/ab12…        blob content, named by digest, shared by every repository
+    _uploads/<upload id>   bytes of an upload in progress
+
+Writes go to the upload file and are fsynced before they are acknowledged; finishing an
+upload renames the file to its digest name and fsyncs the directory, so a crash leaves either
+no blob or a whole one. Each request holds an exclusive `flock` on the upload file, which
+also keeps two worker processes from writing the same upload at once.
+
+While bytes arrive, the event loop only receives them: hashing and writing run in two
+threads of their own (hashlib and os.pwrite release the GIL), fed with batches of a few
+MiB, so a large upload uses a second core and memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import os
+import time
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterable, AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from acp.storage import digests
+from acp.storage.base import (
+    BlobLocation,
+    BlobStore,
+    LocalBlob,
+    StorageError,
+    UploadBusy,
+    UploadMissing,
+    UploadWriter,
+)
+from acp.storage.digests import Hasher
+
+UPLOADS_DIR = "_uploads"
+# Bytes handed to the hashing and writing threads at a time.
+BATCH_BYTES = 4 * 1024 * 1024
+# Bytes received but not yet hashed and written; bounds memory per upload.
+MAX_IN_FLIGHT = 16 * 1024 * 1024
+# Flush to disk as the upload goes, so the final fsync has little left to do and the page
+# cache holds few dirty pages.
+SYNC_EVERY = 64 * 1024 * 1024
+READ_BYTES = 1024 * 1024
+# Hash states kept for uploads this process is writing (so the next chunk need not re-read).
+MAX_HASH_STATES = 4096
+
+
+class FilesystemBlobStore(BlobStore):
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.uploads = root / UPLOADS_DIR
+        self.uploads.mkdir(parents=True, exist_ok=True)
+        # upload id -> (size hashed, algorithm, hash state)
+        self._hash_states: OrderedDict[str, tuple[int, str, Hasher]] = OrderedDict()
+
+    # --- paths -----------------------------------------------------------------------------
+
+    def blob_path(self, digest: str) -> Path:
+        algorithm, encoded = digests.parse(digest)
+        return self.root / algorithm / encoded[:2] / encoded
+
+    def upload_path(self, upload_id: str) -> Path:
+        if not upload_id or "/" in upload_id or upload_id.startswith("."):
+            raise UploadMissing(upload_id)
+        return self.uploads / upload_id
+
+    # --- hash states -----------------------------------------------------------------------
+
+    def _remember(self, upload_id: str, size: int, algorithm: str, hasher: Hasher) -> None:
+        self._hash_states[upload_id] = (size, algorithm, hasher)
+        self._hash_states.move_to_end(upload_id)
+        while len(self._hash_states) > MAX_HASH_STATES:
+            self._hash_states.popitem(last=False)
+
+    def _hash_state(self, upload_id: str, size: int, algorithm: str) -> Hasher | None:
+        state = self._hash_states.get(upload_id)
+        if state is None or state[0] != size or state[1] != algorithm:
+            return None
+        return state[2]
+
+    def _forget(self, upload_id: str) -> None:
+        self._hash_states.pop(upload_id, None)
+
+    # --- uploads ---------------------------------------------------------------------------
+
+    async def create_upload(self, upload_id: str) -> None:
+        path = self.upload_path(upload_id)
+        await asyncio.to_thread(_create_durably, path)
+
+    @contextlib.asynccontextmanager
+    async def writer(self, upload_id: str, algorithm: str) -> AsyncIterator[UploadWriter]:
+        path = self.upload_path(upload_id)
+        digests.new_hasher(algorithm)  # validates the algorithm
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError as exc:
+            raise UploadMissing(upload_id) from exc
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise UploadBusy(upload_id) from exc
+            if not _still_at(path, fd):
+                # Finished or deleted by another request between open and lock.
+                raise UploadMissing(upload_id)
+            yield _FileUploadWriter(self, upload_id, path, fd, algorithm)
+        finally:
+            os.close(fd)
+
+    async def delete_upload(self, upload_id: str) -> None:
+        self._forget(upload_id)
+        with contextlib.suppress(FileNotFoundError, UploadMissing):
+            await asyncio.to_thread(os.unlink, self.upload_path(upload_id))
+
+    async def idle_uploads(self, idle_seconds: float) -> list[str]:
+        return await asyncio.to_thread(_idle_files, self.uploads, time.time() - idle_seconds)
+
+    # --- blobs -----------------------------------------------------------------------------
+
+    async def blob_size(self, digest: str) -> int | None:
+        try:
+            return (await asyncio.to_thread(os.stat, self.blob_path(digest))).st_size
+        except FileNotFoundError:
+            return None
+
+    async def read_blob(self, digest: str, limit: int) -> bytes | None:
+        return await asyncio.to_thread(_read_small, self.blob_path(digest), limit)
+
+    async def locate(self, digest: str) -> BlobLocation | None:
+        size = await self.blob_size(digest)
+        return None if size is None else LocalBlob(self.blob_path(digest), size)
+
+    async def delete_blob(self, digest: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            await asyncio.to_thread(os.unlink, self.blob_path(digest))
+
+
+class _FileUploadWriter(UploadWriter):
+    def __init__(
+        self, store: FilesystemBlobStore, upload_id: str, path: Path, fd: int, algorithm: str
+    ) -> None:
+        self._store = store
+        self._id = upload_id
+        self._path = path
+        self._fd = fd
+        self._algorithm = algorithm
+
+    async def size(self) -> int:
+        return os.fstat(self._fd).st_size
+
+    async def _hasher_at(self, offset: int, algorithm: str) -> Hasher:
+        """A hash state covering exactly the first `offset` bytes."""
+        hasher = self._store._hash_state(self._id, offset, algorithm)
+        if hasher is not None:
+            return hasher
+        # Begun by another process (or forgotten): hash the stored prefix again.
+        return await asyncio.to_thread(_hash_prefix, self._fd, offset, algorithm)
+
+    async def append(self, offset: int, body: AsyncIterable[bytes]) -> int:
+        stored = await self.size()
+        if stored < offset:
+            raise StorageError(f"upload {self._id} holds {stored} bytes, fewer than {offset}")
+        hasher = await self._hasher_at(offset, self._algorithm)
+        self._store._forget(self._id)
+        if stored > offset:
+            # Left behind by a request that failed before its offset was recorded.
+            await asyncio.to_thread(os.ftruncate, self._fd, offset)
+        pipeline = _Pipeline(self._fd, hasher, offset)
+        try:
+            size = await pipeline.run(body)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(os.ftruncate, self._fd, offset)
+            raise
+        self._store._remember(self._id, size, self._algorithm, hasher)
+        return size
+
+    async def truncate(self, offset: int) -> None:
+        self._store._forget(self._id)
+        await asyncio.to_thread(_truncate_durably, self._fd, offset)
+
+    async def digest(self, size: int, algorithm: str) -> str:
+        stored = await self.size()
+        if stored < size:
+            raise StorageError(f"upload {self._id} holds {stored} bytes, fewer than {size}")
+        hasher = self._store._hash_state(self._id, size, algorithm)
+        if hasher is None:
+            hasher = await asyncio.to_thread(_hash_prefix, self._fd, size, algorithm)
+            self._store._remember(self._id, size, algorithm, hasher)
+        return f"{algorithm}:{hasher.copy().hexdigest()}"
+
+    async def commit(self, digest: str, size: int) -> None:
+        target = self._store.blob_path(digest)
+        self._store._forget(self._id)
+        await asyncio.to_thread(_commit, self._fd, self._path, target, size)
+
+
+class _Pipeline:
+    """Hash and write batches of received bytes in two threads, in order, while the event
+    loop keeps receiving; at most MAX_IN_FLIGHT bytes wait in memory."""
+
+    def __init__(self, fd: int, hasher: Hasher, offset: int) -> None:
+        self._fd = fd
+        self._hasher = hasher
+        self._position = offset
+        self._pending: deque[tuple[asyncio.Future[None], asyncio.Future[None], int]] = deque()
+        self._in_flight = 0
+        self._pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
+        self._unsynced = 0
+
+    async def run(self, body: AsyncIterable[bytes]) -> int:
+        batch: list[bytes] = []
+        batch_bytes = 0
+        try:
+            async for chunk in body:
+                if not chunk:
+                    continue
+                batch.append(chunk)
+                batch_bytes += len(chunk)
+                if batch_bytes >= BATCH_BYTES:
+                    await self._submit(batch, batch_bytes)
+                    batch, batch_bytes = [], 0
+            if self._pools is None:
+                # Small body: one trip to a thread does it all.
+                await asyncio.to_thread(self._hash_write_sync, batch)
+            else:
+                if batch:
+                    await self._submit(batch, batch_bytes)
+                await self._wait_all()
+                await asyncio.to_thread(os.fdatasync, self._fd)
+        except BaseException:
+            await self._wait_all(ignore_errors=True)
+            raise
+        finally:
+            if self._pools is not None:
+                for pool in self._pools:
+                    pool.shutdown(wait=False)
+        return self._position
+
+    def _hash_write_sync(self, batch: list[bytes]) -> None:
+        for chunk in batch:
+            self._hasher.update(chunk)
+        _write_all(self._fd, batch, self._position)
+        self._position += sum(len(c) for c in batch)
+        os.fdatasync(self._fd)
+
+    async def _submit(self, batch: list[bytes], size: int) -> None:
+        if self._pools is None:
+            self._pools = (
+                ThreadPoolExecutor(1, thread_name_prefix="blob-hash"),
+                ThreadPoolExecutor(1, thread_name_prefix="blob-write"),
+            )
+        loop = asyncio.get_running_loop()
+        position = self._position
+        self._position += size
+        self._unsynced += size
+        sync = self._unsynced >= SYNC_EVERY
+        if sync:
+            self._unsynced = 0
+        hashed = loop.run_in_executor(self._pools[0], _hash_batch, self._hasher, batch)
+        written = loop.run_in_executor(
+            self._pools[1], _write_batch, self._fd, batch, position, sync
+        )
+        self._pending.append((hashed, written, size))
+        self._in_flight += size
+        while self._in_flight > MAX_IN_FLIGHT:
+            await self._wait_oldest()
+
+    async def _wait_oldest(self) -> None:
+        hashed, written, size = self._pending.popleft()
+        self._in_flight -= size
+        await hashed
+        await written
+
+    async def _wait_all(self, ignore_errors: bool = False) -> None:
+        while self._pending:
+            if ignore_errors:
+                hashed, written, size = self._pending.popleft()
+                self._in_flight -= size
+                await asyncio.gather(hashed, written, return_exceptions=True)
+            else:
+                await self._wait_oldest()
+
+
+# --- blocking helpers (run in threads) ----------------------------------------------------
+
+
+def _hash_batch(hasher: Hasher, batch: list[bytes]) -> None:
+    for chunk in batch:
+        hasher.update(chunk)
+
+
+def _write_all(fd: int, batch: list[bytes], position: int) -> None:
+    for chunk in batch:
+        view = memoryview(chunk)
+        while view:
+            written = os.pwrite(fd, view, position)
+            if written <= 0:
+                raise OSError(errno.EIO, "short write")
+            position += written
+            view = view[written:]
+
+
+def _write_batch(fd: int, batch: list[bytes], position: int, sync: bool) -> None:
+    _write_all(fd, batch, position)
+    if sync:
+        os.fdatasync(fd)
+
+
+def _hash_prefix(fd: int, size: int, algorithm: str) -> Hasher:
+    hasher = digests.new_hasher(algorithm)
+    position = 0
+    while position < size:
+        data = os.pread(fd, min(READ_BYTES, size - position), position)
+        if not data:
+            raise StorageError("upload data is shorter than expected")
+        hasher.update(data)
+        position += len(data)
+    return hasher
+
+
+def _still_at(path: Path, fd: int) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _create_durably(path: Path) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    os.close(fd)
+    _fsync_dir(path.parent)
+
+
+def _truncate_durably(fd: int, size: int) -> None:
+    os.ftruncate(fd, size)
+    os.fdatasync(fd)
+
+
+def _ensure_dir(path: Path) -> None:
+    """Create `path` (and parents) durably: each new directory entry is fsynced."""
+    if path.is_dir():
+        return
+    _ensure_dir(path.parent)
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700)
+        _fsync_dir(path.parent)
+
+
+def _commit(fd: int, upload: Path, target: Path, size: int) -> None:
+    if os.fstat(fd).st_size != size:
+        os.ftruncate(fd, size)
+    os.fdatasync(fd)
+    try:
+        if target.exists():
+            # Same digest, same bytes: the stored copy serves.
+            upload.unlink()
+        else:
+            _ensure_dir(target.parent)
+            os.rename(upload, target)
+            _fsync_dir(target.parent)
+    except FileNotFoundError as exc:
+        raise UploadMissing(upload.name) from exc
+    _fsync_dir(upload.parent)
+
+
+def _read_small(path: Path, limit: int) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except FileNotFoundError:
+        return None
+    return data if len(data) <= limit else None
+
+
+def _idle_files(directory: Path, cutoff: float) -> list[str]:
+    idle = []
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            try:
+                if entry.is_file() and entry.stat().st_mtime < cutoff:
+                    idle.append(entry.name)
+            except FileNotFoundError:
+                continue
+    return idle
