@@ -11,6 +11,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -229,7 +230,7 @@ class Manifests:
         total_size: int,
         platforms: list[str],
     ) -> int:
-        def find() -> sa.Select[tuple[int]]:
+        def find() -> sa.Select[Any]:
             return sa.select(m.c.id).where(m.c.repository_id == repository_id, m.c.digest == digest)
 
         existing = (await conn.execute(find())).scalar()

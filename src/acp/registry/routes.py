@@ -136,7 +136,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
 
 
 def _error(exc: errors.RegistryError) -> web.Response:
-    return json_response(exc.body(), exc.status, **exc.headers)
+    return json_response(exc.body(), exc.status, headers=dict(exc.headers))
 
 
 # --- upload expiry ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
 
 log = logging.getLogger("acp.registry")
 
@@ -105,7 +106,7 @@ async def send_file(
 
 
 async def _send_body(
-    request: web.Request, writer: web.AbstractStreamWriter, fd: int, offset: int, count: int
+    request: web.Request, writer: AbstractStreamWriter, fd: int, offset: int, count: int
 ) -> None:
     transport = request.transport
     if transport is None or transport.is_closing():
@@ -153,7 +154,7 @@ def _sendfile_blocking(socket_fd: int, fd: int, offset: int, count: int) -> None
         os.close(out)
 
 
-async def _copy(writer: web.AbstractStreamWriter, fd: int, offset: int, count: int) -> None:
+async def _copy(writer: AbstractStreamWriter, fd: int, offset: int, count: int) -> None:
     while count > 0:
         chunk = await asyncio.to_thread(os.pread, fd, min(count, FALLBACK_CHUNK), offset)
         if not chunk:

@@ -131,7 +131,9 @@ def next_link(path: str, n: int | None, last: str, **extra: str) -> str:
     return f'<{path}?{"&".join(query)}>; rel="next"'
 
 
-def json_response(body: Any, status: int = 200, **headers: str) -> web.Response:
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
     return web.Response(
         body=json.dumps(body, separators=(",", ":")).encode(),
         status=status,

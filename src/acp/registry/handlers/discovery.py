@@ -44,7 +44,7 @@ async def list_tags(request: web.Request, target: Target) -> web.StreamResponse:
     headers = {}
     if page.more and page.names:
         headers["Link"] = next_link(f"/v2/{repo.path}/tags/list", n, page.names[-1])
-    return json_response({"name": repo.path, "tags": page.names}, **headers)
+    return json_response({"name": repo.path, "tags": page.names}, headers=headers)
 
 
 async def list_referrers(request: web.Request, target: Target) -> web.StreamResponse:
@@ -86,4 +86,4 @@ async def list_catalog(request: web.Request, _target: Target) -> web.StreamRespo
     headers = {}
     if page.more and page.names:
         headers["Link"] = next_link("/v2/_catalog", n, page.names[-1])
-    return json_response({"repositories": page.names}, **headers)
+    return json_response({"repositories": page.names}, headers=headers)

@@ -82,5 +82,5 @@ async def delete_manifest(request: web.Request, target: Target) -> web.StreamRes
     return json_response(
         {"digest": deleted.digest, "deletedTags": list(deleted.tags)},
         202,
-        **{"Docker-Content-Digest": deleted.digest},
+        headers={"Docker-Content-Digest": deleted.digest},
     )

@@ -106,9 +106,9 @@ async def start_upload(request: web.Request, target: Target) -> web.StreamRespon
             mounted = await uploads.mount(repo, digest, source)
             if mounted is not None:
                 return _created(repo, mounted)
-    digest = request.query.get("digest")
-    if digest is not None:
-        stored = await uploads.monolithic(repo, digest_param(digest), body_chunks(request))
+    wanted = request.query.get("digest")
+    if wanted is not None:
+        stored = await uploads.monolithic(repo, digest_param(wanted), body_chunks(request))
         return _created(repo, stored)
     algorithm = request.query.get("digest-algorithm", digests.DEFAULT_ALGORITHM)
     if algorithm not in digests.ALGORITHMS:
