@@ -36,7 +36,6 @@ from acp.registry import access
 from acp.registry.handlers.common import service_name
 from acp.registry.names import InvalidName, parse_repository
 from acp.server.context import AppContext, context
-from acp.server.metrics import AUTH_FAILURES
 from acp.server.middleware import request_cluster, request_id
 
 MIN_TTL_SECONDS = 60
@@ -137,17 +136,35 @@ async def _resolve(request: web.Request, authorization: str | None) -> Identity:
             authorization, address=request.remote or "", cluster=request_cluster(request)
         )
     except Unauthenticated as exc:
-        AUTH_FAILURES.labels("token", "credentials").inc()
+        username = _basic_username(authorization)
+        if username:
+            # An OCI client's `login` with a wrong password ends here.
+            await ctx.audit.record(
+                actor=username,
+                action="login",
+                outcome="denied",
+                request_id=request_id(request),
+                details={"remote": request.remote, "via": "token-endpoint"},
+            )
         raise TokenError(
             401, "invalid_grant", str(exc), {"WWW-Authenticate": 'Basic realm="acp-registry"'}
         ) from exc
     except Throttled as exc:
-        AUTH_FAILURES.labels("token", "throttled").inc()
         raise TokenError(
             429, "too_many_requests", str(exc), {"Retry-After": str(exc.retry_after)}
         ) from exc
     request["identity"] = identity
     return identity
+
+
+def _basic_username(authorization: str | None) -> str:
+    scheme, _, credentials = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "basic":
+        return ""
+    try:
+        return base64.b64decode(credentials.strip()).decode().partition(":")[0][:300]
+    except ValueError:
+        return ""
 
 
 def _presented_secret(authorization: str | None) -> str | None:

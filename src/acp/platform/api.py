@@ -15,7 +15,6 @@ from acp.auth.throttle import Throttled
 from acp.platform.openapi import OPENAPI
 from acp.rbac.attributes import Attributes
 from acp.server.context import AppContext, context
-from acp.server.metrics import AUTH_FAILURES
 from acp.server.middleware import request_id
 
 USER_API_GROUP = "user.acp.io"
@@ -43,12 +42,10 @@ async def _api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     except ApiError as exc:
         return error_response(exc)
     except Unauthenticated as exc:
-        AUTH_FAILURES.labels("platform", "credentials").inc()
         return error_response(
             ApiError(401, "UNAUTHORIZED", str(exc), {"WWW-Authenticate": 'Bearer realm="acp"'})
         )
     except Throttled as exc:
-        AUTH_FAILURES.labels("platform", "throttled").inc()
         return error_response(
             ApiError(429, "TOO_MANY_REQUESTS", str(exc), {"Retry-After": str(exc.retry_after)})
         )
@@ -334,7 +331,10 @@ async def openapi(_request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
+    from acp.platform import audit_api
+
     api = web.Application(middlewares=[_api_errors])
+    api.router.add_get("/audit", audit_api.list_events)
     api.router.add_post("/login", login)
     api.router.add_post("/logout", logout)
     api.router.add_get("/whoami", whoami)

@@ -207,6 +207,41 @@ OPENAPI: dict[str, Any] = {
                     "createdAt": {"type": "string", "format": "date-time"},
                 },
             },
+            "AuditEvent": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "time": {"type": "string", "format": "date-time"},
+                    "requestId": {"type": "string"},
+                    "cluster": {"type": "string"},
+                    "actor": {"type": "string"},
+                    "action": {
+                        "type": "string",
+                        "description": "login, logout, user.create, rolebinding.create, "
+                        "image.delete, registry.manifest.delete, …",
+                    },
+                    "namespace": {"type": "string"},
+                    "resource": {"type": "string"},
+                    "name": {"type": "string"},
+                    "outcome": {"type": "string", "enum": ["success", "denied"]},
+                    "details": {"type": "object"},
+                },
+            },
+            "AuditEventList": {
+                "type": "object",
+                "properties": {
+                    "apiVersion": {"type": "string"},
+                    "kind": {"type": "string"},
+                    "items": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/AuditEvent"},
+                    },
+                    "continue": {
+                        "type": "string",
+                        "description": "Pass as `continue` to get the next page",
+                    },
+                },
+            },
             "UserList": {
                 "type": "object",
                 "properties": {
@@ -356,6 +391,42 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "summary": "Clusters with their Kubernetes API base and registry addresses",
                 "responses": {"200": _json("ClusterList"), "401": UNAUTHORIZED},
+            }
+        },
+        "/api/v1/audit": {
+            "get": {
+                "summary": "Audit events, oldest first (cluster-admin of the global cluster)",
+                "parameters": [
+                    {
+                        "name": "since",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "RFC 3339 time or a duration back from now (15m, 2h, 7d)",
+                    },
+                    {"name": "until", "in": "query", "schema": {"type": "string"}},
+                    {"name": "actor", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "action",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "Exact action, or a prefix ending in * (rolebinding.*)",
+                    },
+                    {"name": "cluster", "in": "query", "schema": {"type": "string"}},
+                    {"name": "namespace", "in": "query", "schema": {"type": "string"}},
+                    {"name": "outcome", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    },
+                    {"name": "continue", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": _json("AuditEventList"),
+                    "400": _error("Invalid parameter"),
+                    "401": UNAUTHORIZED,
+                    "403": FORBIDDEN,
+                },
             }
         },
         "/api/v1/users": {

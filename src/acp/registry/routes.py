@@ -34,8 +34,7 @@ from acp.registry.handlers.common import (
 )
 from acp.registry.services import Registry, build_registry
 from acp.server.context import CONTEXT, context
-from acp.server.metrics import AUTH_FAILURES
-from acp.server.middleware import request_cluster
+from acp.server.middleware import request_cluster, set_route_label
 from acp.storage import open_blob_store
 
 log = logging.getLogger("acp.registry")
@@ -74,6 +73,25 @@ ENDPOINTS: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
     (re.compile(r"(?P<name>.+)/referrers/(?P<arg>[^/]+)"), {"GET": discovery.list_referrers}),
 ]
 
+# Metric labels: the endpoint names of the distribution spec, whatever the repository.
+ROUTE_LABELS: dict[Handler, str] = {
+    discovery.api_version: "/v2/",
+    discovery.list_catalog: "/v2/_catalog",
+    discovery.list_tags: "/v2/{name}/tags/list",
+    manifests.get_manifest: "/v2/{name}/manifests/{reference}",
+    manifests.put_manifest: "/v2/{name}/manifests/{reference}",
+    manifests.delete_manifest: "/v2/{name}/manifests/{reference}",
+    uploads.start_upload: "/v2/{name}/blobs/uploads/",
+    uploads.upload_status: "/v2/{name}/blobs/uploads/{reference}",
+    uploads.append_chunk: "/v2/{name}/blobs/uploads/{reference}",
+    uploads.finish_upload: "/v2/{name}/blobs/uploads/{reference}",
+    uploads.cancel_upload: "/v2/{name}/blobs/uploads/{reference}",
+    blobs.get_blob: "/v2/{name}/blobs/{digest}",
+    blobs.head_blob: "/v2/{name}/blobs/{digest}",
+    blobs.delete_blob: "/v2/{name}/blobs/{digest}",
+    discovery.list_referrers: "/v2/{name}/referrers/{digest}",
+}
+
 
 def _route(tail: str) -> tuple[dict[str, Handler], Target] | None:
     for pattern, handlers in ENDPOINTS:
@@ -104,11 +122,11 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
                 f"{request.method} is not supported here",
                 headers={"Allow": ", ".join(sorted(handlers))},
             )
+        set_route_label(request, ROUTE_LABELS.get(handler, "/v2/{other}"))
         response = await handler(request, target)
     except errors.RegistryError as exc:
         response = _error(exc)
     except Unauthenticated as exc:
-        AUTH_FAILURES.labels("registry", "credentials").inc()
         cluster = request_cluster(request)
         realm = token_realm(request)
         response = _error(
@@ -124,7 +142,6 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
             )
         )
     except Throttled as exc:
-        AUTH_FAILURES.labels("registry", "throttled").inc()
         response = _error(
             errors.RegistryError(
                 429, errors.TOOMANYREQUESTS, str(exc), headers={"Retry-After": str(exc.retry_after)}

@@ -31,7 +31,9 @@ LATENCY = Histogram(
 BYTES_IN = Counter("acp_http_request_bytes_total", "Bytes received in request bodies", ["route"])
 BYTES_OUT = Counter("acp_http_response_bytes_total", "Bytes sent in response bodies", ["route"])
 AUTH_FAILURES = Counter(
-    "acp_auth_failures_total", "Refused credentials by surface and reason", ["surface", "reason"]
+    "acp_auth_failures_total",
+    "Requests refused for their credentials or permissions, by surface and reason",
+    ["surface", "reason"],
 )
 REQUESTS_IN_FLIGHT = Gauge(
     "acp_http_requests_in_flight",

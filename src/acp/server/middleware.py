@@ -27,6 +27,12 @@ def request_id(request: web.Request) -> str:
     return request.get("request_id", "")
 
 
+def set_route_label(request: web.Request, label: str) -> None:
+    """Name the endpoint for metrics when one aiohttp route serves many (the /v2/ and
+    /kubernetes/ dispatchers); `label` must come from a small fixed set."""
+    request["route_label"] = label
+
+
 def request_cluster(request: web.Request) -> str:
     """The cluster whose registry this listener serves (the main listener serves `global`)."""
     return request.get("cluster", "global")
@@ -120,13 +126,53 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
+def _route_of(request: web.BaseRequest) -> str:
+    match_info = getattr(request, "match_info", None)
+    resource = match_info.route.resource if match_info is not None else None
+    return resource.canonical if resource is not None else "unmatched"
+
+
+_SURFACES = (
+    ("/v2", "registry"),
+    ("/auth/token", "token"),
+    ("/kubernetes/", "kubernetes"),
+    ("/api/registry/", "registry-api"),
+    ("/api/v1/", "platform"),
+)
+
+
+_LOGIN_PATHS = frozenset({"/auth/token", "/api/v1/login"})
+
+
+def _surface(path: str) -> str:
+    return next((name for prefix, name in _SURFACES if path.startswith(prefix)), "other")
+
+
+def _auth_failure(request: web.BaseRequest, response: web.StreamResponse) -> str | None:
+    """Why a request was refused for who it is, if it was: `credentials` (wrong, expired
+    or revoked), `insufficient_scope` (a registry token that does not cover the request),
+    `forbidden` (no role allows it) or `throttled` (too many failed logins). A 401 to a request
+    without credentials is the start of the token handshake, not a failure; the login endpoints
+    take credentials in the body too, and answer 401 only to wrong ones."""
+    status = response.status
+    if status == 403:
+        return "forbidden"
+    if status == 429:
+        return "throttled"
+    if status != 401:
+        return None
+    if "Authorization" not in request.headers and request.path not in _LOGIN_PATHS:
+        return None
+    if "insufficient_scope" in response.headers.get("WWW-Authenticate", ""):
+        return "insufficient_scope"
+    return "credentials"
+
+
 class AccessLogger(AbstractAccessLogger):
     """Runs after each response has been sent, when its size is known."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        match_info = getattr(request, "match_info", None)
-        resource = match_info.route.resource if match_info is not None else None
-        route = resource.canonical if resource is not None else "unmatched"
+        route = request.get("route_label") or _route_of(request)
         status = response.status
         bytes_in = request.get("bytes_in", request.content_length or 0)
         bytes_out = response.body_length
@@ -136,6 +182,9 @@ class AccessLogger(AbstractAccessLogger):
             metrics.BYTES_IN.labels(route).inc(bytes_in)
         if bytes_out:
             metrics.BYTES_OUT.labels(route).inc(bytes_out)
+        refusal = _auth_failure(request, response) if status in (401, 403, 429) else None
+        if refusal is not None:
+            metrics.AUTH_FAILURES.labels(_surface(request.path), refusal).inc()
         identity = request.get("identity")
         self.logger.info(
             json.dumps(
@@ -144,6 +193,7 @@ class AccessLogger(AbstractAccessLogger):
                     "request_id": request.get("request_id", ""),
                     "method": request.method,
                     "path": request.path,
+                    "route": route,
                     "status": status,
                     "duration_ms": round(time * 1000, 2),
                     "bytes_in": bytes_in,

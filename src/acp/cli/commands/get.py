@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from acp.cli import printers
+from acp.cli.commands.audit import get_audit_events
 from acp.cli.commands.common import (
     AliasGroup,
     all_namespaces_option,
@@ -35,7 +36,7 @@ from acp.cli.resources import RESOURCES, Resource, as_list, with_type
 )
 def get() -> None:
     """Show resources: images, namespaces (ns), serviceaccounts (sa), roles, rolebindings,
-    clusterroles, clusterrolebindings, users."""
+    clusterroles, clusterrolebindings, users, auditevents."""
 
 
 def show(
@@ -177,3 +178,4 @@ get.add_aliased(get_images, "image", "img")
 for _resource in RESOURCES:
     get.add_aliased(_get_command(_resource), *_resource.aliases)
 get.add_aliased(get_users, "user")
+get.add_aliased(get_audit_events, "auditevent", "audit")

@@ -36,7 +36,7 @@ from acp.platform.kube.namespaces import NamespaceKind
 from acp.platform.kube.rbac_objects import BindingKind, RoleKind
 from acp.platform.kube.serviceaccounts import ServiceAccountKind
 from acp.server.context import context
-from acp.server.metrics import AUTH_FAILURES
+from acp.server.middleware import set_route_label
 
 KINDS: dict[str, Kind] = {
     kind.resource.plural: kind
@@ -75,10 +75,8 @@ async def serve(request: web.Request) -> web.StreamResponse:
     except errors.KubeError as exc:
         return status_response(exc)
     except Unauthenticated as exc:
-        AUTH_FAILURES.labels("kubernetes", "credentials").inc()
         return status_response(errors.unauthorized(str(exc)))
     except Throttled as exc:
-        AUTH_FAILURES.labels("kubernetes", "throttled").inc()
         return status_response(errors.too_many_requests(str(exc), exc.retry_after))
 
 
@@ -93,6 +91,7 @@ async def _serve(request: web.Request) -> web.StreamResponse:
     if impersonation.requested(request):
         identity = await impersonation.impersonate(request, ctx, actor, cluster)
     info = requestinfo.parse(request.method, path, request.query)
+    set_route_label(request, _route_label(info))
     call = Call(request, ctx, cluster, actor, identity, info)
     attrs = info.attributes()
     if not await call.allowed(attrs):
@@ -105,6 +104,17 @@ async def _serve(request: web.Request) -> web.StreamResponse:
     if not info.is_resource_request:
         return _non_resource(call)
     return await _resource(call)
+
+
+def _route_label(info: requestinfo.RequestInfo) -> str:
+    """`/kubernetes/{cluster}/rolebindings` and the like; unknown resources share one label so
+    that clients cannot create metric series at will."""
+    if not info.is_resource_request:
+        return "/kubernetes/{cluster}/{discovery}"
+    if info.resource not in KINDS and info.resource not in REVIEWS:
+        return "/kubernetes/{cluster}/{other}"
+    sub = "/token" if info.subresource == "token" else ""
+    return f"/kubernetes/{{cluster}}/{info.resource}{sub}"
 
 
 def _non_resource(call: Call) -> web.StreamResponse:
