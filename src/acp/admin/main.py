@@ -1,0 +1,174 @@
+"""`acp-admin`: back up a running ACP Registry and restore it elsewhere.
+
+It reads the same `--data-dir`, `--database-url` and `--storage` (and `ACP_*` variables) as
+`acp-server`, so the server's environment works unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from acp import __version__
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _server_options(func: F) -> F:
+    options = [
+        click.option(
+            "--data-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=Path("acp-data"),
+            show_default=True,
+            envvar="ACP_DATA_DIR",
+            show_envvar=True,
+            help="The server's data directory.",
+        ),
+        click.option(
+            "--database-url",
+            default="",
+            envvar="ACP_DATABASE_URL",
+            show_envvar=True,
+            help="SQLite path or postgresql://user@host/db (default: DATA_DIR/acp.db).",
+        ),
+        click.option(
+            "--storage",
+            default="",
+            envvar="ACP_STORAGE",
+            show_envvar=True,
+            help="Blob storage directory (default: DATA_DIR/blobs).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _settings(data_dir: Path, database_url: str, storage: str) -> Any:
+    from acp.server.settings import Settings
+
+    return Settings(data_dir=data_dir.resolve(), database_url=database_url, storage=storage)
+
+
+def _progress(message: str) -> None:
+    click.echo(f"acp-admin: {message}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="acp-admin")
+def main() -> None:
+    """Operator commands for ACP Registry: consistent backups of a running server, and
+    restores into a new data directory."""
+
+
+@main.command(
+    epilog="\b\nExamples:\n"
+    "  acp-admin backup --data-dir /var/lib/acp --to /backups/acp-$(date +%F)\n"
+    "  acp-admin backup --data-dir /var/lib/acp --database-url postgresql://acp@db/acp \\\n"
+    "      --to /backups/acp-$(date +%F) --link-dest /backups/acp-yesterday"
+)
+@_server_options
+@click.option(
+    "--to",
+    "dest",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A new (or empty) directory for the backup.",
+)
+@click.option(
+    "--link-dest",
+    "previous",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="A previous backup on the same filesystem: blobs it holds are hard-linked, not copied.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def backup(
+    data_dir: Path,
+    database_url: str,
+    storage: str,
+    dest: Path,
+    previous: Path | None,
+    as_json: bool,
+) -> None:
+    """Back up the database and the blobs while the server runs: a consistent snapshot of
+    the database first, then every blob it refers to, each checked against its digest."""
+    from acp.admin.backup import BackupError, take_backup
+    from acp.admin.database import DatabaseError
+
+    try:
+        summary = take_backup(
+            _settings(data_dir, database_url, storage),
+            dest.resolve(),
+            previous=previous.resolve() if previous else None,
+            log=_progress,
+        )
+    except (BackupError, DatabaseError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(asdict(summary), indent=2))
+        return
+    linked = f" ({summary.linked} hard-linked from {previous})" if summary.linked else ""
+    click.echo(
+        f"Backup complete in {summary.path}: {summary.database} database (schema "
+        f"{summary.schema_revision}), {summary.blobs} blobs, {summary.blob_bytes} bytes"
+        f"{linked}, {summary.seconds} s."
+    )
+
+
+@main.command(
+    epilog="\b\nExamples:\n"
+    "  acp-admin restore --from /backups/acp-2024-05-01 --data-dir /var/lib/acp-restored\n"
+    "  createdb acp_restored && acp-admin restore --from /backups/acp-2024-05-01 \\\n"
+    "      --data-dir /var/lib/acp-restored --database-url postgresql://acp@db/acp_restored"
+)
+@_server_options
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="The backup directory.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def restore(data_dir: Path, database_url: str, storage: str, source: Path, as_json: bool) -> None:
+    """Restore a backup into a new data directory (and a new, empty PostgreSQL database when
+    --database-url names one). Start acp-server on it afterwards."""
+    from acp.admin.backup import BackupError
+    from acp.admin.database import DatabaseError
+    from acp.admin.restore import restore_backup
+
+    try:
+        summary = restore_backup(
+            source.resolve(), _settings(data_dir, database_url, storage), log=_progress
+        )
+    except (BackupError, DatabaseError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(asdict(summary), indent=2))
+        return
+    start = f"acp-server --data-dir {summary.data_dir}"
+    if database_url:
+        start += " --database-url URL"
+    if storage:
+        start += f" --storage {storage}"
+    dropped = (
+        f"; {summary.uploads_dropped} unfinished uploads dropped (clients retry them)"
+        if summary.uploads_dropped
+        else ""
+    )
+    click.echo(
+        f"Restored {summary.blobs} blobs ({summary.blob_bytes} bytes) and the "
+        f"{summary.database} database into {summary.data_dir} in {summary.seconds} s"
+        f"{dropped}.\nStart the server with: {start}"
+    )
+
+
+if __name__ == "__main__":
+    main()
