@@ -24,6 +24,7 @@ from acp.auth.http import identify
 from acp.auth.identity import Identity
 from acp.auth.resolver import Unauthenticated
 from acp.auth.throttle import Throttled
+from acp.db.engine import touch
 from acp.rbac.attributes import (
     Attributes,
     registry_delete_manifest,
@@ -32,6 +33,7 @@ from acp.rbac.attributes import (
     registry_pull,
 )
 from acp.registry import images
+from acp.registry.repositories import generation_key
 from acp.server.context import AppContext, context
 from acp.server.middleware import request_cluster, request_id
 
@@ -250,6 +252,8 @@ async def _delete(request: web.Request, *, by_digest: bool) -> web.Response:
                     plan = await images.delete_manifest(conn, cluster_id, repository, reference)
                 else:
                     plan = await images.delete_tag(conn, cluster_id, repository, reference)
+                # The registry's per-worker manifest cache must stop serving what went.
+                touch(conn, generation_key(cluster, repository))
                 await ctx.audit.record(
                     actor=identity.username,
                     action="image.delete",

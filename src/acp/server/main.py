@@ -184,30 +184,71 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _announce(settings: Settings, generated_password: str | None) -> None:
+def _ac_command() -> str:
+    """How to run `ac` from here: its name when it is the one on PATH, else the full path of
+    the `ac` installed next to this server (e.g. inside a virtualenv)."""
+    beside = Path(sys.argv[0]).resolve().with_name("ac")
+    if not beside.is_file():
+        beside = Path(sys.executable).with_name("ac")
+    on_path = shutil.which("ac")
+    if on_path and (not beside.is_file() or Path(on_path).resolve() == beside.resolve()):
+        return "ac"
+    return str(beside) if beside.is_file() else "ac"
+
+
+def _admin_password_note(settings: Settings, generated_password: str | None) -> list[str]:
     from acp.db.bootstrap import ADMIN_PASSWORD_FILE
 
+    saved = settings.data_dir / ADMIN_PASSWORD_FILE
+    if generated_password:
+        return [
+            f"Created user 'admin' with password: {generated_password}",
+            f"  (saved, readable only by you, in {saved})",
+        ]
+    if saved.is_file():
+        return [f"Admin user: admin; its first password is in {saved}"]
+    if os.environ.get("ACP_ADMIN_PASSWORD"):
+        return ["Admin user: admin; password from ACP_ADMIN_PASSWORD"]
+    return ["Admin user: admin (password chosen at the first start)"]
+
+
+def _client_cert_dir(ca_cert: Path) -> Path:
+    """A directory holding only the CA certificate, for podman/skopeo/buildah --cert-dir
+    (the TLS directory itself holds keys, which they would take for client keys)."""
+    directory = ca_cert.parent / "client"
+    directory.mkdir(mode=0o755, exist_ok=True)
+    target = directory / "ca.crt"
+    if not target.is_file() or target.read_bytes() != ca_cert.read_bytes():
+        shutil.copyfile(ca_cert, target)
+    return directory
+
+
+def _announce(settings: Settings, generated_password: str | None) -> None:
     url = settings.base_url
+    registry = url.split("://", 1)[1].split("/", 1)[0]
     lines = [f"ACP Registry {__version__} listening on {url}"]
     for cluster in settings.clusters:
         if not cluster.on_main_listener:
             lines.append(f"  cluster {cluster.name}: registry on {cluster.host}:{cluster.port}")
+    ac = _ac_command()
+    login = f"{ac} login {url} -u admin"
+    oci_login = f"podman login --tls-verify=false {registry}"
     if settings.tls_ca is not None:
         from acp.server.tls import trust_instructions
 
         hosts = [f"{c.host}:{c.port}" for c in settings.clusters]
         lines += trust_instructions(settings.tls_ca, hosts)
-    if generated_password:
-        lines += [
-            f"Created user 'admin' with password: {generated_password}",
-            f"  (saved, readable only by you, in {settings.data_dir / ADMIN_PASSWORD_FILE})",
-        ]
+        login += f" --certificate-authority {settings.tls_ca}"
+        oci_login = f"podman login --cert-dir {_client_cert_dir(settings.tls_ca)} {registry}"
+    elif settings.tls_enabled:
+        oci_login = f"podman login {registry}"
+    lines += _admin_password_note(settings, generated_password)
     lines += [
-        "Next:",
-        f"  ac login {url} -u admin",
-        "  ac create namespace my-ns",
-        f"  podman login{'' if settings.tls_enabled else ' --tls-verify=false'} "
-        f"{url.split('://', 1)[1]}",
+        "Next, in another terminal:",
+        f"  {login}",
+        f"  {ac} create namespace my-ns",
+        f"  {oci_login} -u admin",
+        f"Then push to {registry}/my-ns/NAME:TAG; see docs/quickstart.md.",
     ]
     print("\n".join(lines), flush=True)
 

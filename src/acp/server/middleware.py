@@ -127,8 +127,12 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def _route_of(request: web.BaseRequest) -> str:
-    match_info = getattr(request, "match_info", None)
-    resource = match_info.route.resource if match_info is not None else None
+    # A request aiohttp could not parse (say, a TLS handshake sent to a plain-HTTP port,
+    # as podman tries first) never reached the router, and has no match_info to ask.
+    try:
+        resource = request.match_info.route.resource  # type: ignore[attr-defined]
+    except (AttributeError, AssertionError):
+        return "unmatched"
     return resource.canonical if resource is not None else "unmatched"
 
 

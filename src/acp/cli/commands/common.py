@@ -14,8 +14,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def examples(*lines: str) -> str:
-    """A help epilog that click prints as written."""
-    return "\b\nExamples:\n" + "\n".join(f"  {line}" if line else "" for line in lines)
+    """A help epilog that click prints as written (every paragraph after a blank line needs
+    its own no-rewrap marker)."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" if line else "\n\b" for line in lines)
 
 
 def state() -> State:
