@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -18,8 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from acp.admin.backup import blob_relpath
-from acp.storage.filesystem import FilesystemBlobStore
 from tests.support import platform_rows
 from tests.support.acp_fixtures import DATABASES
 from tests.support.partial import PartialPatch
@@ -258,12 +255,6 @@ def test_a_damaged_or_incomplete_backup_is_refused(restored: Restored, tmp_path:
     )
     assert incomplete.returncode == 1
     assert "not a complete backup" in incomplete.stderr
-
-
-def test_blob_layout_matches_the_filesystem_store(tmp_path: Path) -> None:
-    digest = "sha256:" + hashlib.sha256(uuid.uuid4().bytes).hexdigest()
-    store = FilesystemBlobStore(tmp_path)
-    assert store.blob_path(digest) == tmp_path / blob_relpath(digest)
 
 
 def test_backup_explains_a_missing_database(tmp_path: Path) -> None:

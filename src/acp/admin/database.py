@@ -46,8 +46,17 @@ def sqlite_path(url: str) -> Path:
 
 
 def libpq_url(url: str) -> str:
-    """`postgresql+asyncpg://…` as pg_dump, pg_restore and asyncpg spell it."""
-    return "postgresql://" + url.split("://", 1)[1]
+    """`postgresql+asyncpg://…` as pg_dump, pg_restore and asyncpg spell it (asyncpg's
+    `ssl=` query parameter is libpq's `sslmode=`)."""
+    rest = url.split("://", 1)[1]
+    base, sep, query = rest.partition("?")
+    if sep:
+        params = [
+            "sslmode=" + p.split("=", 1)[1] if p.startswith("ssl=") else p
+            for p in query.split("&")
+        ]
+        rest = f"{base}?{'&'.join(params)}"
+    return "postgresql://" + rest
 
 
 def _blobs_and_revision(conn: sqlite3.Connection) -> tuple[list[tuple[str, int]], str]:
