@@ -52,8 +52,7 @@ def libpq_url(url: str) -> str:
     base, sep, query = rest.partition("?")
     if sep:
         params = [
-            "sslmode=" + p.split("=", 1)[1] if p.startswith("ssl=") else p
-            for p in query.split("&")
+            "sslmode=" + p.split("=", 1)[1] if p.startswith("ssl=") else p for p in query.split("&")
         ]
         rest = f"{base}?{'&'.join(params)}"
     return "postgresql://" + rest

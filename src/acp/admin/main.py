@@ -1,4 +1,4 @@
-"""`acp-admin`: back up a running ACP Registry and restore it elsewhere.
+"""`acp-admin`: back up a running ACP Registry, restore it elsewhere, reset a password.
 
 It reads the same `--data-dir`, `--database-url` and `--storage` (and `ACP_*` variables) as
 `acp-server`, so the server's environment works unchanged.
@@ -63,8 +63,8 @@ def _progress(message: str) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="acp-admin")
 def main() -> None:
-    """Operator commands for ACP Registry: consistent backups of a running server, and
-    restores into a new data directory."""
+    """Operator commands for ACP Registry: consistent backups of a running server, restores
+    into a new data directory, and setting a lost password."""
 
 
 @main.command(
@@ -168,6 +168,38 @@ def restore(data_dir: Path, database_url: str, storage: str, source: Path, as_js
         f"{summary.database} database into {summary.data_dir} in {summary.seconds} s"
         f"{dropped}.\nStart the server with: {start}"
     )
+
+
+@main.command(
+    "set-password",
+    epilog="\b\nExamples:\n"
+    "  acp-admin set-password admin --data-dir /var/lib/acp\n"
+    "  printf '%s' \"$NEW_PASSWORD\" | acp-admin set-password admin --password-stdin",
+)
+@_server_options
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the new password from standard input.")
+def set_password(
+    data_dir: Path, database_url: str, storage: str, username: str, password_stdin: bool
+) -> None:
+    """Set a user's password directly in the database (a lost admin password). The user's
+    sessions end; a server running on this host notices at once. Audited as done by
+    `acp-admin`."""
+    import asyncio
+    import sys
+
+    from acp.admin.accounts import set_password as store
+
+    if password_stdin:
+        password = sys.stdin.read().rstrip("\r\n")
+    else:
+        password = click.prompt(
+            f"New password for {username}", hide_input=True, confirmation_prompt=True
+        )
+    message = asyncio.run(store(_settings(data_dir, database_url, storage), username, password))
+    if message:
+        raise click.ClickException(message)
+    click.echo(f"Password of {username!r} changed; their sessions have ended.")
 
 
 if __name__ == "__main__":
