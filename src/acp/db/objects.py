@@ -220,18 +220,3 @@ async def delete_namespaced(
     for body in removed:
         touch(conn, generation_key(cluster, body["kind"], namespace, body["metadata"]["name"]))
     return removed
-
-
-async def delete_repositories(conn: AsyncConnection, cluster_id: int, namespace: str) -> int:
-    """Remove the registry repositories of a namespace (used when the namespace goes).
-
-    Manifests, tags, uploads and blob links go with them (foreign keys cascade); the blobs
-    themselves stay for garbage collection, as other repositories may share them.
-    """
-    result = await conn.execute(
-        tables.repositories.delete().where(
-            tables.repositories.c.cluster_id == cluster_id,
-            tables.repositories.c.namespace == namespace,
-        )
-    )
-    return int(result.rowcount or 0)
