@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.platform import Platform
 from tests.support.server import RunningServer, running_server
 from tests.support.tls import self_signed
 
@@ -29,6 +30,13 @@ def acp_server(
 @pytest.fixture(scope="module")
 def admin_token(acp_server: RunningServer) -> str:
     return acp_server.login()
+
+
+@pytest.fixture(scope="module")
+def platform(acp_server: RunningServer, admin_token: str) -> Iterator[Platform]:
+    """Admin operations on `acp_server` through its real APIs (tests/support/platform.py)."""
+    with Platform(acp_server, admin_token) as admin:
+        yield admin
 
 
 @pytest.fixture(scope="module", params=DATABASES)
