@@ -56,8 +56,9 @@ class Inventory:
         limit: int = 500,
         after: tuple[str, str] | None = None,
     ) -> ImagePage:
-        """Tagged images of `namespaces` (None: every namespace), ordered by repository and
-        tag; `after` = (repository, tag) of the previous page's last row. One query."""
+        """Tagged images of `namespaces` (None: every namespace), ordered by namespace,
+        repository and tag; `after` = (repository, tag) of the previous page's last row.
+        One query."""
         limit = max(1, min(limit, MAX_PAGE))
         if namespaces is not None and not namespaces:
             return ImagePage([], None)
@@ -80,8 +81,13 @@ class Inventory:
         if namespaces is not None:
             query = query.where(r.c.namespace.in_(sorted(namespaces)))
         if after is not None:
-            query = query.where(sa.tuple_(r.c.name, t.c.name) > sa.tuple_(*after))
-        query = query.order_by(r.c.name, t.c.name).limit(limit + 1)
+            # Namespace first, as people read the list ("a" before "a-b", although
+            # "a-b/x" < "a/x"); the repository name starts with its namespace.
+            namespace = after[0].partition("/")[0]
+            query = query.where(
+                sa.tuple_(r.c.namespace, r.c.name, t.c.name) > sa.tuple_(namespace, *after)
+            )
+        query = query.order_by(r.c.namespace, r.c.name, t.c.name).limit(limit + 1)
         async with self._db.read() as conn:
             rows = (await conn.execute(query)).all()
         items = [
