@@ -14,8 +14,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from tests.support.endpoint import RegistryEndpoint
 from tests.support.images import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST
-from tests.support.peer import RegistryEndpoint
 
 ACCEPT = ", ".join([OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST])
 CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')

@@ -7,7 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
-from tests.support.peer import RegistryEndpoint
+from tests.support.endpoint import RegistryEndpoint
 from tests.support.procs import Result, private_env, run
 
 POLICY_JSON = '{"default": [{"type": "insecureAcceptAnything"}]}\n'

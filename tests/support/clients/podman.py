@@ -7,7 +7,7 @@ import contextlib
 from pathlib import Path
 
 from tests.support.clients.base import ContainersImageClient, read_digest_file
-from tests.support.peer import RegistryEndpoint
+from tests.support.endpoint import RegistryEndpoint
 from tests.support.procs import CommandError, remove_tree, short_tmpdir
 
 STORAGE_CONF = """\
