@@ -6,23 +6,18 @@ clients see."""
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 import pytest
 
 from tests.support.platform import Platform
 from tests.support.registry_client import Image, make_image
+from tests.support.seed import unique
 from tests.support.server import RunningServer
 
 API = "/api/registry/v1"
 PASSWORD = "metadata-password-1"
 # Three images, tagged t00…t06 in turn: t00, t03 and t06 share one digest.
 IMAGES = [make_image(seed=f"c{i}".encode()) for i in range(3)]
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
 def image_of(tag: str) -> Image:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.registry_client import Image, RegistryClient, make_index
+from tests.support.registry_client import OCI_INDEX, Image, RegistryClient, make_index
 from tests.support.server import RunningServer
 
 RBAC = "rbac.authorization.k8s.io"
@@ -33,6 +33,7 @@ class Platform:
     def __init__(self, server: RunningServer, admin_token: str) -> None:
         self.server = server
         self.http = server.client(admin_token)
+        self._registry_urls: dict[str, str] = {}
 
     def close(self) -> None:
         self.http.close()
@@ -120,39 +121,46 @@ class Platform:
 
     # --- images ------------------------------------------------------------------------------
 
-    def registry(self, url: str | None = None) -> RegistryClient:
-        """An OCI client with the admin's password, for `url` (default: the main listener)."""
-        return RegistryClient(url or self.server.url, basic=("admin", self.server.admin_password))
+    def registry_url(self, cluster: str = "global") -> str:
+        """The cluster's registry, as the platform advertises it."""
+        if not self._registry_urls:
+            clusters = self.http.get("/api/v1/clusters").json()["items"]
+            self._registry_urls = {c["name"]: c["registryUrl"] for c in clusters}
+        return self._registry_urls[cluster]
 
-    def push(self, repository: str, tag: str, image: Image, url: str | None = None) -> str:
+    def registry(self, cluster: str = "global") -> RegistryClient:
+        """An OCI client of the cluster's registry with the admin's password."""
+        return RegistryClient(
+            self.registry_url(cluster), basic=("admin", self.server.admin_password)
+        )
+
+    def push(self, repository: str, tag: str, image: Image, cluster: str = "global") -> str:
         """Push `image` as `repository:tag` over /v2/; returns its digest."""
-        with self.registry(url) as client:
+        with self.registry(cluster) as client:
             response = client.push_image(repository, tag, image)
         assert response.status_code == 201, response.text
         return image.digest
 
     def push_index(
-        self, repository: str, tag: str, children: list[Image], url: str | None = None
+        self, repository: str, tag: str, children: list[Image], cluster: str = "global"
     ) -> str:
-        """Push the children by digest, then an index of them as `repository:tag`."""
-        with self.registry(url) as client:
+        """Push the children by digest, then an OCI index of them as `repository:tag`."""
+        with self.registry(cluster) as client:
             for child in children:
                 assert client.push_image(repository, child.digest, child).status_code == 201
-            index = make_index(children)
-            response = client.put_manifest(
-                repository, tag, index, "application/vnd.oci.image.index.v1+json"
-            )
+            response = client.put_manifest(repository, tag, make_index(children), OCI_INDEX)
         assert response.status_code == 201, response.text
         return str(response.headers["Docker-Content-Digest"])
 
-    def tags(self, repository: str, url: str | None = None) -> list[str]:
-        with self.registry(url) as client:
+    def tags(self, repository: str, cluster: str = "global") -> list[str]:
+        """The repository's tags as OCI clients see them ([] if it does not exist)."""
+        with self.registry(cluster) as client:
             response = client.tags(repository)
         if response.status_code == 404:
             return []
         assert response.status_code == 200, response.text
         return list(response.json().get("tags") or [])
 
-    def manifest_exists(self, repository: str, digest: str, url: str | None = None) -> bool:
-        with self.registry(url) as client:
+    def manifest_exists(self, repository: str, digest: str, cluster: str = "global") -> bool:
+        with self.registry(cluster) as client:
             return client.manifest(repository, digest).status_code == 200
