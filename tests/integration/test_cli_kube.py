@@ -160,8 +160,8 @@ def test_clusterroles_include_the_image_roles(admin_ac: Ac) -> None:
 
 def test_kubectl_uses_the_same_kubeconfig(ac: Ac, acp_tls_server: RunningServer) -> None:
     # kubectl sends credentials to https:// servers only, so this one serves TLS.
-    assert acp_tls_server.tls_cert is not None
-    ac.login(acp_tls_server, "admin", "", "--certificate-authority", str(acp_tls_server.tls_cert))
+    assert acp_tls_server.tls_ca is not None
+    ac.login(acp_tls_server, "admin", "", "--certificate-authority", str(acp_tls_server.tls_ca))
     ns = unique("kubectl")
     ac.ok("create", "namespace", ns)
     out = subprocess.run(
