@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acp.db import tables
-from acp.db.engine import touch
+from acp.db.engine import touch, utc
 
 KubeObject = dict[str, Any]
 
@@ -33,10 +33,7 @@ class AlreadyExists(Exception):
 
 
 def kube_time(moment: datetime) -> str:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc(moment).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def generation_key(cluster: str, kind: str, namespace: str = "", name: str = "") -> str:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 
 from acp.db import tables
-from acp.db.engine import Database
+from acp.db.engine import Database, utc
 
 r = tables.repositories
 t = tables.tags
@@ -99,15 +99,11 @@ class Inventory:
                 media_type=row.media_type,
                 artifact_type=row.artifact_type,
                 size=int(row.total_size),
-                created=_aware(row.created_at),
-                tagged=_aware(row.updated_at),
+                created=utc(row.created_at),
+                tagged=utc(row.updated_at),
                 platforms=list(row.platforms or []),
             )
             for row in rows[:limit]
         ]
         more = len(rows) > limit
         return ImagePage(items, (items[-1].repository, items[-1].tag) if more else None)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
