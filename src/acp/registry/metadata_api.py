@@ -29,14 +29,13 @@ from aiohttp import web
 from acp import __version__
 from acp.auth.http import identify
 from acp.auth.identity import Identity
-from acp.auth.resolver import Unauthenticated
-from acp.auth.throttle import Throttled
 from acp.db.objects import kube_time
 from acp.rbac.attributes import registry_list
 from acp.registry import access, errors, names
 from acp.registry.actor import Actor
 from acp.registry.inventory import ImageRecord
 from acp.registry.routes import registry
+from acp.server.api_errors import CHALLENGE, ApiError, error_middleware
 from acp.server.context import AppContext, context
 from acp.server.middleware import request_cluster, request_id
 from acp.storage import digests
@@ -50,29 +49,6 @@ LIST_ROLES = "system:image-puller (or view, edit, admin)"
 DELETE_ROLES = "system:image-deleter (or edit, admin)"
 
 
-class MetadataError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
-
-
-@web.middleware
-async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except MetadataError as exc:
-        status, code, message, headers = exc.status, exc.code, exc.message, exc.headers
-    except Unauthenticated as exc:
-        status, code, message = 401, "UNAUTHORIZED", str(exc)
-        headers = {"WWW-Authenticate": 'Bearer realm="acp"'}
-    except Throttled as exc:
-        status, code, message = 429, "TOO_MANY_REQUESTS", str(exc)
-        headers = {"Retry-After": str(exc.retry_after)}
-    return web.json_response(
-        {"error": {"code": code, "message": message}}, status=status, headers=headers
-    )
-
-
 def _who(identity: Identity) -> str:
     if identity.is_anonymous:
         return "anonymous requests"
@@ -81,15 +57,15 @@ def _who(identity: Identity) -> str:
     return f"user {identity.username!r}"
 
 
-def _forbidden(identity: Identity, action: str, namespace: str, roles: str) -> MetadataError:
+def _forbidden(identity: Identity, action: str, namespace: str, roles: str) -> ApiError:
     if identity.is_anonymous:
-        return MetadataError(
+        return ApiError(
             401,
             "UNAUTHORIZED",
             f"log in to {action} in namespace {namespace!r}",
-            {"WWW-Authenticate": 'Bearer realm="acp"'},
+            dict(CHALLENGE),
         )
-    return MetadataError(
+    return ApiError(
         403,
         "FORBIDDEN",
         f"{_who(identity)} may not {action} in namespace {namespace!r}: this needs the role "
@@ -97,8 +73,8 @@ def _forbidden(identity: Identity, action: str, namespace: str, roles: str) -> M
     )
 
 
-def _invalid(message: str) -> MetadataError:
-    return MetadataError(400, "INVALID", message)
+def _invalid(message: str) -> ApiError:
+    return ApiError(400, "INVALID", message)
 
 
 def _namespace(value: str) -> str:
@@ -109,7 +85,7 @@ def _namespace(value: str) -> str:
 
 async def _require_namespace(request: web.Request, cluster: str, namespace: str) -> None:
     if not await registry(request).repositories.namespace_exists(cluster, namespace):
-        raise MetadataError(
+        raise ApiError(
             404,
             "NAMESPACE_NOT_FOUND",
             f"namespace {namespace!r} does not exist in cluster {cluster!r}",
@@ -143,7 +119,7 @@ def encode_continue(after: tuple[str, str]) -> str:
 
 
 def decode_continue(token: str) -> tuple[str, str]:
-    """Raises MetadataError for a token this server did not hand out."""
+    """Raises ApiError for a token this server did not hand out."""
     try:
         value = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     except (ValueError, binascii.Error):
@@ -292,7 +268,7 @@ async def _delete(request: web.Request, *, by_digest: bool) -> web.Response:
     except errors.RegistryError as exc:
         if exc.status != 404:
             raise
-        raise MetadataError(404, "NOT_FOUND", f"{shown} does not exist") from exc
+        raise ApiError(404, "NOT_FOUND", f"{shown} does not exist") from exc
     return web.json_response(
         {
             "apiVersion": API_VERSION,
@@ -318,7 +294,7 @@ async def delete_manifest(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    api = web.Application(middlewares=[_errors])
+    api = web.Application(middlewares=[error_middleware("registry-api")])
     api.router.add_get("/info", info)
     api.router.add_get("/images", list_images)
     base = "/namespaces/{namespace}/repositories/{name:.+}"
