@@ -23,7 +23,7 @@ from tests.support.clients import Buildah, Ctr, Docker, Oras, Podman, Skopeo
 from tests.support.endpoint import RegistryEndpoint
 from tests.support.fixtures import ImageSet
 from tests.support.procs import CommandError
-from tests.support.registry_http import RegistryHttp
+from tests.support.registry_client import RegistryClient
 
 pytestmark = pytest.mark.clients
 
@@ -37,7 +37,7 @@ CTR_DENIED = r"pull access denied"
 def test_skopeo_copy_both_ways_inspect_list_delete(
     skopeo: Skopeo,
     registry: RegistryEndpoint,
-    registry_http: RegistryHttp,
+    registry_http: RegistryClient,
     oci_images: ImageSet,
     repo: str,
     tmp_path: Path,
@@ -51,7 +51,7 @@ def test_skopeo_copy_both_ways_inspect_list_delete(
     assert skopeo.push(oci_images.random.oci_ref, registry, f"{repo}:big") == (
         oci_images.random.digest
     )
-    stored = registry_http.manifest(repo, "v1")
+    stored = registry_http.stored_manifest(repo, "v1")
     assert stored is not None
     assert stored.digest == busybox.digest
     assert images.sha256_digest(skopeo.inspect_raw(registry, f"{repo}:v1")) == busybox.digest
@@ -75,7 +75,7 @@ def test_skopeo_copy_both_ways_inspect_list_delete(
     assert images.read_blob(pulled, arm64.digest) == images.read_blob(index.layout, arm64.digest)
 
     skopeo.delete(registry, f"{repo}@{busybox.digest}")
-    assert registry_http.manifest(repo, busybox.digest) is None
+    assert registry_http.stored_manifest(repo, busybox.digest) is None
     assert skopeo.list_tags(registry, repo) == ["big"]
     with pytest.raises(CommandError, match="manifest unknown"):
         skopeo.inspect_raw(registry, f"{repo}:v1")
@@ -84,14 +84,14 @@ def test_skopeo_copy_both_ways_inspect_list_delete(
 def test_podman_push_pull_run(
     podman: Podman,
     registry: RegistryEndpoint,
-    registry_http: RegistryHttp,
+    registry_http: RegistryClient,
     oci_images: ImageSet,
     repo: str,
 ) -> None:
     podman.login(registry)
     podman.load(oci_images.busybox_docker_archive)
     pushed = podman.push(oci_images.busybox_docker_name, registry, f"{repo}:v1")
-    stored = registry_http.manifest(repo, "v1")
+    stored = registry_http.stored_manifest(repo, "v1")
     assert stored is not None
     assert stored.digest == pushed  # podman re-compresses: compare with its own report
 
@@ -107,7 +107,7 @@ def test_podman_push_pull_run(
 def test_buildah_build_from_pulled_busybox_and_push(
     buildah: Buildah,
     registry: RegistryEndpoint,
-    registry_http: RegistryHttp,
+    registry_http: RegistryClient,
     oci_images: ImageSet,
     repo: str,
     tmp_path: Path,
@@ -127,10 +127,10 @@ def test_buildah_build_from_pulled_busybox_and_push(
     )
     pushed = buildah.push(image, registry, f"{repo}:built")
 
-    stored = registry_http.manifest(repo, "built")
+    stored = registry_http.stored_manifest(repo, "built")
     assert stored is not None
     assert stored.digest == pushed
-    base_manifest = registry_http.manifest(repo, base_digest)
+    base_manifest = registry_http.stored_manifest(repo, base_digest)
     assert base_manifest is not None
     built_layers = stored.json()["layers"]
     assert len(built_layers) == 2
@@ -140,7 +140,7 @@ def test_buildah_build_from_pulled_busybox_and_push(
 def test_ctr_push_pull_image(
     ctr: Ctr,
     registry: RegistryEndpoint,
-    registry_http: RegistryHttp,
+    registry_http: RegistryClient,
     oci_images: ImageSet,
     repo: str,
 ) -> None:
@@ -150,7 +150,7 @@ def test_ctr_push_pull_image(
     assert imported == {registry.ref(repo, "latest"): busybox.digest}
 
     assert ctr.push(registry, f"{repo}:latest") == busybox.digest
-    stored = registry_http.manifest(repo, "latest")
+    stored = registry_http.stored_manifest(repo, "latest")
     assert stored is not None
     assert stored.digest == busybox.digest
 
@@ -161,7 +161,7 @@ def test_ctr_push_pull_image(
 def test_ctr_multiplatform_index_all_platforms_with_a_serviceaccount_token(
     ctr: Ctr,
     registry_sa: RegistryEndpoint,
-    registry_http: RegistryHttp,
+    registry_http: RegistryClient,
     oci_images: ImageSet,
     repo: str,
 ) -> None:
@@ -173,11 +173,11 @@ def test_ctr_multiplatform_index_all_platforms_with_a_serviceaccount_token(
     )
 
     assert ctr.push(registry, f"{repo}:latest") == index.digest
-    stored = registry_http.manifest(repo, "latest")
+    stored = registry_http.stored_manifest(repo, "latest")
     assert stored is not None
     assert stored.digest == index.digest
     for image in index.images:
-        assert registry_http.manifest(repo, image.digest) is not None
+        assert registry_http.stored_manifest(repo, image.digest) is not None
         for layer in image.layers:
             assert registry_http.blob_exists(repo, layer.digest)
 
@@ -191,7 +191,7 @@ def test_ctr_multiplatform_index_all_platforms_with_a_serviceaccount_token(
 def test_docker_login_push_pull(
     docker: Docker,
     registry: RegistryEndpoint,
-    registry_http: RegistryHttp,
+    registry_http: RegistryClient,
     oci_images: ImageSet,
     repo: str,
 ) -> None:
@@ -200,7 +200,7 @@ def test_docker_login_push_pull(
     docker.login(registry)
     assert docker.load(oci_images.busybox_docker_archive) == [oci_images.busybox_docker_name]
     pushed = docker.push(oci_images.busybox_docker_name, registry, f"{repo}:v1")
-    stored = registry_http.manifest(repo, "v1")
+    stored = registry_http.stored_manifest(repo, "v1")
     assert stored is not None
     assert stored.digest == pushed
     assert stored.media_type == images.DOCKER_MANIFEST
@@ -220,7 +220,7 @@ def test_docker_login_push_pull(
 def test_oras_artifact_push_pull(
     auth_backend: Literal["basic", "token"],
     registry: RegistryEndpoint,
-    registry_http: RegistryHttp,
+    registry_http: RegistryClient,
     repo: str,
     tmp_path: Path,
 ) -> None:
@@ -231,7 +231,7 @@ def test_oras_artifact_push_pull(
     digest = oras_client.push_files(
         registry, f"{repo}:note", [note], media_type="text/plain", annotations={"k": "v"}
     )
-    stored = registry_http.manifest(repo, "note")
+    stored = registry_http.stored_manifest(repo, "note")
     assert stored is not None
     assert stored.digest == digest
     assert stored.json()["annotations"] == {"k": "v"}
@@ -244,7 +244,7 @@ def test_oras_artifact_push_pull(
 def test_oras_referrers_attach_and_discover_with_a_serviceaccount_token(
     oras_client: Oras,
     registry_sa: RegistryEndpoint,
-    registry_http: RegistryHttp,
+    registry_http: RegistryClient,
     oci_images: ImageSet,
     repo: str,
     tmp_path: Path,
@@ -256,7 +256,7 @@ def test_oras_referrers_attach_and_discover_with_a_serviceaccount_token(
 
     artifact = images.build_artifact(tmp_path / "sbom", subject=subject.manifest, tag="sbom")
     assert oras_client.push_artifact(registry, repo, artifact) == artifact.digest
-    stored = registry_http.manifest(repo, artifact.digest)
+    stored = registry_http.stored_manifest(repo, artifact.digest)
     assert stored is not None
     assert stored.json()["subject"]["digest"] == subject.digest
 
@@ -281,7 +281,7 @@ def test_oras_referrers_attach_and_discover_with_a_serviceaccount_token(
 def test_skopeo_with_a_serviceaccount_token_pushes_and_pulls(
     skopeo: Skopeo,
     registry_sa: RegistryEndpoint,
-    registry_http: RegistryHttp,
+    registry_http: RegistryClient,
     oci_images: ImageSet,
     repo: str,
     tmp_path: Path,
@@ -290,7 +290,7 @@ def test_skopeo_with_a_serviceaccount_token_pushes_and_pulls(
     busybox = oci_images.busybox
     assert skopeo.push(busybox.oci_ref, registry_sa, f"{repo}:v1") == busybox.digest
     assert skopeo.pull(registry_sa, f"{repo}:v1", tmp_path / "out") == busybox.digest
-    stored = registry_http.manifest(repo, "v1")
+    stored = registry_http.stored_manifest(repo, "v1")
     assert stored is not None
     assert stored.digest == busybox.digest
 

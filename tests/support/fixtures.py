@@ -35,7 +35,7 @@ from tests.support.clients import (
 )
 from tests.support.clients.docker import find_docker_cli, find_dockerd
 from tests.support.endpoint import RegistryEndpoint
-from tests.support.registry_http import RegistryHttp
+from tests.support.registry_client import RegistryClient
 from tests.support.server import running_server
 
 
@@ -110,8 +110,10 @@ def registry_sa(acp_registry: AcpRegistry) -> RegistryEndpoint:
 
 
 @pytest.fixture
-def registry_http(registry: RegistryEndpoint) -> RegistryHttp:
-    return RegistryHttp(registry)
+def registry_http(registry: RegistryEndpoint) -> Iterator[RegistryClient]:
+    """Raw /v2/ requests with `registry`'s credentials, to check what a client stored."""
+    with RegistryClient(registry.url, basic=(registry.username, registry.password)) as client:
+        yield client
 
 
 @pytest.fixture
