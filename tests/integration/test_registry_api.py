@@ -31,8 +31,8 @@ API_VERSION = "registry/2.0"
 
 
 @pytest.fixture(scope="module")
-def admin(acp_server: RunningServer) -> Iterator[RegistryClient]:
-    with RegistryClient(acp_server.url, basic=("admin", acp_server.admin_password)) as client:
+def admin(platform: Platform) -> Iterator[RegistryClient]:
+    with platform.registry() as client:
         yield client
 
 

@@ -67,7 +67,7 @@ def world(acp_server: RunningServer, admin_token: str, platform: Platform) -> Wo
         team, "system:image-pusher", serviceaccount=(team, "builder"), name="builder-push"
     )
     image, secret = make_image(), make_image()
-    with RegistryClient(acp_server.url, basic=("admin", acp_server.admin_password)) as admin:
+    with platform.registry() as admin:
         assert admin.push_image(f"{team}/app", "v1", image).status_code == 201
         assert admin.push_image(f"{other}/secret", "v1", secret).status_code == 201
         assert admin.push_image(f"{public}/app", "v1", image).status_code == 201

@@ -39,7 +39,7 @@ def setup(acp_server: RunningServer, admin_token: str, platform: Platform) -> Se
     acp_server.create_user(user, password, admin_token)
     platform.bind(team, "system:image-puller", user=user, name="pull")
     platform.bind(public, "system:image-puller", group="system:unauthenticated", name="public")
-    with RegistryClient(acp_server.url, basic=("admin", acp_server.admin_password)) as admin:
+    with platform.registry() as admin:
         image = make_image()
         for ns in (team, public, other):
             assert admin.push_image(f"{ns}/app", "v1", image).status_code == 201
