@@ -27,6 +27,27 @@ def subject(
     return {"kind": "Group", "apiGroup": RBAC, "name": group}
 
 
+def rolebinding(
+    namespace: str,
+    role: str,
+    *,
+    user: str = "",
+    group: str = "",
+    serviceaccount: tuple[str, str] | None = None,
+    name: str = "",
+) -> dict[str, Any]:
+    """A RoleBinding of ClusterRole `role` to one subject; named after both by default."""
+    who = user or group or (serviceaccount[1] if serviceaccount else "")
+    name = name or f"{role.replace(':', '-')}-{who.replace(':', '-')}"[:63].rstrip("-")
+    return {
+        "apiVersion": f"{RBAC}/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": name, "namespace": namespace},
+        "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": role},
+        "subjects": [subject(user=user, group=group, serviceaccount=serviceaccount)],
+    }
+
+
 class Platform:
     """Admin operations on one running server, over HTTP only."""
 
@@ -82,17 +103,11 @@ class Platform:
         cluster: str = "global",
     ) -> str:
         """RoleBinding of ClusterRole `role` to one subject in `namespace`; returns its name."""
-        who = user or group or (serviceaccount[1] if serviceaccount else "")
-        name = name or f"{role.replace(':', '-')}-{who.replace(':', '-')}"[:63].rstrip("-")
-        body = {
-            "apiVersion": f"{RBAC}/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": name, "namespace": namespace},
-            "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": role},
-            "subjects": [subject(user=user, group=group, serviceaccount=serviceaccount)],
-        }
+        body = rolebinding(
+            namespace, role, user=user, group=group, serviceaccount=serviceaccount, name=name
+        )
         self._kube("POST", f"apis/{RBAC}/v1/namespaces/{namespace}/rolebindings", cluster, body)
-        return name
+        return str(body["metadata"]["name"])
 
     def unbind(self, namespace: str, name: str, cluster: str = "global") -> None:
         self._kube("DELETE", f"apis/{RBAC}/v1/namespaces/{namespace}/rolebindings/{name}", cluster)

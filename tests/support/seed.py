@@ -25,9 +25,9 @@ from acp.db.bootstrap import cluster_ids
 from acp.db.engine import Database
 from acp.db.generations import Generations
 from acp.server.settings import Settings
+from tests.support.platform import rolebinding
 from tests.support.server import RunningServer
 
-RBAC = "rbac.authorization.k8s.io"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 
@@ -107,29 +107,9 @@ class Seeder:
         name: str = "",
         cluster: str = "global",
     ) -> None:
-        subjects: list[dict[str, str]] = []
-        if user:
-            subjects.append({"kind": "User", "apiGroup": RBAC, "name": user})
-        if group:
-            subjects.append({"kind": "Group", "apiGroup": RBAC, "name": group})
-        if serviceaccount:
-            subjects.append(
-                {
-                    "kind": "ServiceAccount",
-                    "namespace": serviceaccount[0],
-                    "name": serviceaccount[1],
-                }
-            )
-        body = {
-            "apiVersion": f"{RBAC}/v1",
-            "kind": "RoleBinding",
-            "metadata": {
-                "name": name or f"{role.replace(':', '-')}-{user or group or 'sa'}",
-                "namespace": namespace,
-            },
-            "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": role},
-            "subjects": subjects,
-        }
+        body = rolebinding(
+            namespace, role, user=user, group=group, serviceaccount=serviceaccount, name=name
+        )
         self._create(cluster, body)
 
     # --- image metadata ----------------------------------------------------------------------
