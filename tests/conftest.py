@@ -1,6 +1,6 @@
 pytest_plugins = [
     "tests.support.acp_fixtures",
+    "tests.support.cli",
     "tests.support.fixtures",
     "tests.support.seed",
-    "tests.support.cli",
 ]

@@ -1,17 +1,17 @@
-"""The benchmark harness end to end, with a stand-in for acp-server, at tiny sizes."""
+"""The benchmark harness end to end against the real acp-server and CNCF Distribution, at
+tiny sizes."""
 
 from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
+from tests.support.server import SERVER_BIN
 
 from bench import run
 
-FAKE = Path(__file__).with_name("fake_acp_server.py")
 TOOLS = ("docker-registry", "htpasswd", "wrk", "ab", "skopeo")
 
 pytestmark = [
@@ -23,20 +23,13 @@ pytestmark = [
 ]
 
 
-def fake_server(tmp_path: Path) -> str:
-    script = tmp_path / "acp-server"
-    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
-    script.chmod(0o755)
-    return str(script)
-
-
 def test_quick_run_measures_both_registries(tmp_path: Path) -> None:
     results = tmp_path / "results"
     code = run.main(
         [
             "--quick",
             "--targets=ours,distribution,distribution-noauth",
-            f"--ours-cmd={fake_server(tmp_path)}",
+            f"--ours-cmd={SERVER_BIN}",
             "--blob-size=4",
             "--chunk-size=1",
             "--image-size=3",

@@ -19,13 +19,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
 from tests.support import nerdctl
-from tests.support.cli import Ac, make_ac
-from tests.support.server import RunningServer, free_port
+from tests.support.cli import AC_BIN, Ac, make_ac
+from tests.support.peer import DistributionRegistry
+from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.clients
 
@@ -73,6 +73,15 @@ def ok(env: Env, line: str) -> str:
     return done.stdout
 
 
+def pulled(env: Env, reference: str, digest: str) -> bool:
+    """Whether the OCI client's storage holds `reference` as the manifest `digest`."""
+    out = nerdctl.podman(
+        env.work, "image", "inspect", "--format", "{{json .RepoDigests}}", reference
+    )
+    repository = reference.rsplit(":", 1)[0]
+    return f"{repository}@{digest}" in json.loads(out)
+
+
 def _available(server: RunningServer, token: str) -> str:
     if not SEED.is_file():
         return f"the seed page is not at {SEED}"
@@ -89,35 +98,11 @@ def _available(server: RunningServer, token: str) -> str:
 @pytest.fixture(scope="module")
 def remote_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """CNCF Distribution standing in for remote.registry.io."""
-    root = tmp_path_factory.mktemp("remote")
-    address = f"127.0.0.1:{free_port()}"
-    config = root / "config.yml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "version": 0.1,
-                "storage": {"filesystem": {"rootdirectory": str(root / "data")}},
-                "http": {"addr": address},
-            }
-        )
-    )
-    process = subprocess.Popen(
-        ["docker-registry", "serve", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    remote = DistributionRegistry(tmp_path_factory.mktemp("remote"))
     try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"http://{address}/v2/", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            subprocess.run(["sleep", "0.1"], check=True)
-        yield address
+        yield remote.start().host
     finally:
-        process.terminate()
-        process.wait(10)
+        remote.cleanup()
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +111,7 @@ def env(
     admin_token: str,
     remote_registry: str,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Env:
+) -> Iterator[Env]:
     problem = _available(acp_server, admin_token)
     if problem:
         pytest.skip(problem)
@@ -138,6 +123,7 @@ def env(
     work = tmp / "oci"
     bin_dir = tmp / "bin"
     nerdctl.install(bin_dir, work, [host, remote_registry], {"remote.registry.io": remote_registry})
+    (bin_dir / "ac").symlink_to(AC_BIN)  # `ac` as installed, first on PATH like nerdctl
     # A local image `my-app:latest`: busybox, as the page's reader would have built.
     rootfs = tmp / "rootfs"
     (rootfs / "bin").mkdir(parents=True)
@@ -146,7 +132,10 @@ def env(
     subprocess.run(["tar", "-C", str(rootfs), "-cf", str(tmp / "rootfs.tar"), "."], check=True)
     nerdctl.podman(work, "import", str(tmp / "rootfs.tar"), "my-app:latest")
     path = f"{bin_dir}:{admin.env['PATH']}"
-    return Env(acp_server, admin, host, api_url, work, path, remote_registry)
+    try:
+        yield Env(acp_server, admin, host, api_url, work, path, remote_registry)
+    finally:
+        nerdctl.remove(work)
 
 
 def test_the_seed_page_as_printed(env: Env, acp_server: RunningServer, admin_token: str) -> None:
@@ -239,9 +228,14 @@ def test_the_seed_page_as_printed(env: Env, acp_server: RunningServer, admin_tok
         ("shared-ns", "base-image", "latest"),
     }
 
-    # Pull images (as alice, logged in above).
+    # Pull images (as alice, logged in above): what arrives is what the registry lists.
+    listed_digests = {(i["namespace"], i["repository"]): i["digest"] for i in as_yaml["items"]}
     ok(env, page(on_page("nerdctl pull <REGISTRY_CLIENT_HOSTPORT>/my-ns/my-app:latest")))
     ok(env, page(on_page("nerdctl pull <REGISTRY_CLIENT_HOSTPORT>/shared-ns/base-image:latest")))
+    assert pulled(env, f"{host}/my-ns/my-app:latest", listed_digests["my-ns", "my-app"])
+    assert pulled(
+        env, f"{host}/shared-ns/base-image:latest", listed_digests["shared-ns", "base-image"]
+    )
 
     # Push images.
     ok(env, page(on_page("nerdctl tag my-app:latest <REGISTRY_CLIENT_HOSTPORT>/my-ns/my-app:v1")))
@@ -254,19 +248,27 @@ def test_the_seed_page_as_printed(env: Env, acp_server: RunningServer, admin_tok
     tags = json.loads(env.admin.ok("get", "images", "-n", "my-ns", "-o", "json").out)["items"]
     by_tag = {i["tag"]: i["digest"] for i in tags if i["repository"] == "my-app"}
     assert set(by_tag) == {"latest", "v1"}
+    # The image came back from remote.registry.io unchanged, so both tags share one digest:
+    # the situation the page's note about sibling tags is about.
+    assert by_tag["v1"] == by_tag["latest"]
 
     # Delete images: a preview, then the deletion of v1 only.
     preview = ok(env, page(on_page(DELETE_PREVIEW)))
-    assert "would be deleted" in preview
-    if by_tag["v1"] == by_tag["latest"]:
-        assert "other tags on that digest stay: latest" in preview
-    assert "v1" in env.admin.ok("get", "images", "-n", "my-ns", "-o", "name").out
+    assert preview.strip() == (
+        f"tag my-ns/my-app:v1 would be deleted (digest {by_tag['v1']}); "
+        "other tags on that digest stay: latest"
+    )
+    assert "my-ns/my-app:v1" in env.admin.ok("get", "images", "-n", "my-ns", "-o", "name").lines
     ok(env, page(on_page(DELETE_CONFIRM)))
     names = env.admin.ok("get", "images", "-n", "my-ns", "-o", "name").lines
     assert "my-ns/my-app:v1" not in names
-    # The page's known flaw is fixed: a sibling tag on the same digest stays pullable.
+    gone = _sh(env, page("nerdctl pull <REGISTRY_CLIENT_HOSTPORT>/my-ns/my-app:v1"))
+    assert gone.returncode != 0
+    assert "manifest unknown" in gone.stderr
+    # The page's known flaw is fixed: the sibling tag on the same digest stays pullable.
     assert "my-ns/my-app:latest" in names
     ok(env, page("nerdctl pull <REGISTRY_CLIENT_HOSTPORT>/my-ns/my-app:latest"))
+    assert pulled(env, f"{host}/my-ns/my-app:latest", by_tag["latest"])
 
     # The multi-line example, pasted as printed (after pushing v1 again).
     ok(env, page("nerdctl push <REGISTRY_CLIENT_HOSTPORT>/my-ns/my-app:v1"))

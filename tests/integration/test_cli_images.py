@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,11 +13,20 @@ import pytest
 import yaml
 
 from tests.support.cli import Ac, make_ac
-from tests.support.seed import OCI_INDEX, Image, Seeder, digest_of, unique
+from tests.support.platform import Platform
+from tests.support.registry_client import OCI_INDEX, Image, make_image
+from tests.support.seed import Image as SeedImage
+from tests.support.seed import Seeder, unique
 from tests.support.server import RunningServer
 
 PASSWORD = "reader-password-1"
 FIELDS = ["namespace", "repository", "tag", "digest", "mediaType", "size", "created", "platforms"]
+MiB = 1024 * 1024
+
+
+def size_of(image: Image) -> int:
+    """What the registry reports as an image's size: config and layers."""
+    return sum(len(blob) for blob in image.blobs)
 
 
 @dataclass
@@ -29,11 +37,14 @@ class World:
     empty: str
     reader: str  # may pull in team_a and team_b (and see empty)
     outsider: str  # bound nowhere
-    shared_digest: str
+    release_1: Image  # my-app:latest and my-app:v1
+    base: Image  # team_b's base:latest
 
 
 @pytest.fixture(scope="module")
-def world(acp_server: RunningServer, admin_token: str, seeder: Seeder) -> World:
+def world(acp_server: RunningServer, platform: Platform) -> World:
+    """Namespaces and bindings made through the Kubernetes API, images pushed through the
+    registry: what `ac get images` lists is what OCI clients pushed."""
     w = World(
         team_a=unique("team-a"),
         team_b=unique("team-b"),
@@ -41,34 +52,23 @@ def world(acp_server: RunningServer, admin_token: str, seeder: Seeder) -> World:
         empty=unique("empty"),
         reader=unique("reader"),
         outsider=unique("outsider"),
-        shared_digest="",
+        release_1=make_image(layer_size=5 * MiB),
+        base=make_image(layer_size=600),
     )
     for ns in (w.team_a, w.team_b, w.secret, w.empty):
-        seeder.namespace(ns)
+        platform.namespace(ns)
     for user in (w.reader, w.outsider):
-        acp_server.create_user(user, PASSWORD, admin_token)
-    seeder.bind(w.team_a, "system:image-puller", user=w.reader)
-    seeder.bind(w.team_b, "view", user=w.reader)
-    seeder.bind(w.empty, "system:image-puller", user=w.reader)
-    shared = Image(w.team_a, "my-app", "latest", content="release-1", size=5 * 1024 * 1024)
-    w.shared_digest = digest_of(shared)
-    seeder.images(
-        [
-            shared,
-            Image(w.team_a, "my-app", "v1", content="release-1", size=5 * 1024 * 1024),
-            Image(w.team_a, "my-app", "v2", content="release-2", size=6 * 1024 * 1024),
-            Image(
-                w.team_a,
-                "tools/builder",
-                "1.0",
-                media_type=OCI_INDEX,
-                platforms=("linux/amd64", "linux/arm64"),
-                size=42,
-            ),
-            Image(w.team_b, "base", "latest", size=900),
-            Image(w.secret, "hidden", "latest"),
-        ]
-    )
+        platform.user(user, PASSWORD)
+    platform.bind(w.team_a, "system:image-puller", user=w.reader)
+    platform.bind(w.team_b, "view", user=w.reader)
+    platform.bind(w.empty, "system:image-puller", user=w.reader)
+    platform.push(f"{w.team_a}/my-app", "latest", w.release_1)
+    platform.push(f"{w.team_a}/my-app", "v1", w.release_1)
+    platform.push(f"{w.team_a}/my-app", "v2", make_image(layer_size=6 * MiB))
+    builder = [make_image(), make_image(architecture="arm64")]
+    platform.push_index(f"{w.team_a}/tools/builder", "1.0", builder)
+    platform.push(f"{w.team_b}/base", "latest", w.base)
+    platform.push(f"{w.secret}/hidden", "latest", make_image())
     return w
 
 
@@ -100,10 +100,10 @@ def test_table_shows_every_namespace_the_user_may_pull_from(reader: Ac, world: W
         (world.team_a, "tools/builder", "1.0"),
         (world.team_b, "base", "latest"),
     ]
-    assert rows[0][3] == world.shared_digest[: len("sha256:") + 12]
+    assert rows[0][3] == world.release_1.digest[: len("sha256:") + 12]
     assert rows[0][4] == "5.0 MiB"
-    assert rows[4][4] == "900 B"
-    assert rows[0][5] == "3h"
+    assert rows[4][4] == f"{size_of(world.base)} B"
+    assert re.fullmatch(r"\d+s", rows[0][5])  # pushed seconds ago
     # Columns line up: every cell of a column starts at the same offset.
     starts = [line.index(world.team_a) for line in out[1:5]]
     assert len(set(starts)) == 1
@@ -111,9 +111,13 @@ def test_table_shows_every_namespace_the_user_may_pull_from(reader: Ac, world: W
 
 
 def test_the_explicit_forms_table_and_all_namespaces_match(reader: Ac) -> None:
-    default = reader.ok("get", "images").out
-    assert reader.ok("get", "images", "-o", "table").out == default
-    assert reader.ok("get", "images", "-A").out == default
+    def cells(*args: str) -> list[list[str]]:
+        # Everything but AGE, which ticks between two runs.
+        return [re.split(r"\s{3,}", line)[:-1] for line in reader.ok("get", "images", *args).lines]
+
+    default = cells()
+    assert cells("-o", "table") == default
+    assert cells("-A") == default
 
 
 def test_one_namespace_drops_the_namespace_column(reader: Ac, world: World) -> None:
@@ -135,7 +139,7 @@ def test_wide_adds_full_digest_platforms_media_type_and_pull_reference(
     assert builder[6] == OCI_INDEX
     assert builder[7] == f"{acp_server.host}/{world.team_a}/tools/builder:1.0"
     latest = next(re.split(r"\s{3,}", line) for line in out if line.startswith("my-app "))
-    assert latest[2] == world.shared_digest
+    assert latest[2] == world.release_1.digest
 
 
 def test_json_is_a_list_with_stable_field_names(
@@ -150,8 +154,8 @@ def test_json_is_a_list_with_stable_field_names(
     assert first["namespace"] == world.team_a
     assert first["repository"] == "my-app"
     assert first["tag"] == "latest"
-    assert first["digest"] == world.shared_digest
-    assert first["size"] == 5 * 1024 * 1024
+    assert first["digest"] == world.release_1.digest
+    assert first["size"] == size_of(world.release_1)
     assert first["platforms"] == ["linux/amd64"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", first["created"])
 
@@ -193,18 +197,19 @@ def test_a_user_bound_nowhere_sees_nothing(
 
 
 def test_many_namespaces_across_several_pages(
-    tmp_path: Path, acp_server: RunningServer, admin_token: str, seeder: Seeder
+    tmp_path: Path, acp_server: RunningServer, platform: Platform, seeder: Seeder
 ) -> None:
     user = unique("many")
-    acp_server.create_user(user, PASSWORD, admin_token)
+    platform.user(user, PASSWORD)
     namespaces = [unique(f"n{i:02d}") for i in range(30)]
     images = []
     for i, ns in enumerate(namespaces):
-        seeder.namespace(ns)
+        platform.namespace(ns)
         if i % 3:  # bound in 20 of the 30
-            seeder.bind(ns, "system:image-puller", user=user)
-        images += [Image(ns, f"app{j}", f"t{k}") for j in range(4) for k in range(12)]
-    seeder.images(images)  # 1,440 tags: more than one page
+            platform.bind(ns, "system:image-puller", user=user)
+        images += [SeedImage(ns, f"app{j}", f"t{k}") for j in range(4) for k in range(12)]
+    # 1,440 tags, more than one page: written as rows, which pushing would take minutes for.
+    seeder.images(images)
     ac = make_ac(tmp_path)
     ac.login(acp_server, user, PASSWORD)
     names = ac.ok("get", "images", "-o", "name").lines
@@ -275,54 +280,60 @@ def test_revoked_session_says_to_log_in_again(
 # --- ac delete images ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Repo:
+    namespace: str
+    name: str
+    digest: str  # of v1, latest and stable; v2 has its own
+
+    @property
+    def path(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
 @pytest.fixture
-def repo(seeder: Seeder, world: World) -> Iterator[tuple[str, str]]:
-    """A fresh repository in team_a: v1 and latest share a digest, v2 has its own."""
+def repo(platform: Platform, world: World) -> Repo:
+    """A fresh repository in team_a: v1, latest and stable share a digest, v2 has its own."""
     name = unique("del")
-    seeder.images(
-        [
-            Image(world.team_a, name, "v1", content=f"{name}-1"),
-            Image(world.team_a, name, "latest", content=f"{name}-1"),
-            Image(world.team_a, name, "stable", content=f"{name}-1"),
-            Image(world.team_a, name, "v2", content=f"{name}-2"),
-        ]
-    )
-    return world.team_a, name
+    path = f"{world.team_a}/{name}"
+    release = make_image()
+    for tag in ("v1", "latest", "stable"):
+        platform.push(path, tag, release)
+    platform.push(path, "v2", make_image())
+    return Repo(world.team_a, name, release.digest)
 
 
 def test_delete_preview_changes_nothing_and_names_the_tags_that_stay(
-    admin_ac: Ac, seeder: Seeder, repo: tuple[str, str]
+    admin_ac: Ac, platform: Platform, repo: Repo
 ) -> None:
-    ns, name = repo
-    digest = digest_of(Image(ns, name, "v1", content=f"{name}-1"))
+    ns, name = repo.namespace, repo.name
+    digest = repo.digest
     result = admin_ac.ok("delete", "images", f"--repo={ns}/{name}:v1")
     assert result.out.strip() == (
         f"tag {ns}/{name}:v1 would be deleted (digest {digest}); "
         "other tags on that digest stay: latest, stable"
     )
     assert "--confirm" in result.err
-    assert seeder.tag_names(ns, name) == ["latest", "stable", "v1", "v2"]
+    assert platform.tags(repo.path) == ["latest", "stable", "v1", "v2"]
 
 
-def test_delete_confirm_removes_that_tag_only(
-    admin_ac: Ac, seeder: Seeder, repo: tuple[str, str]
-) -> None:
-    ns, name = repo
-    digest = digest_of(Image(ns, name, "v1", content=f"{name}-1"))
+def test_delete_confirm_removes_that_tag_only(admin_ac: Ac, platform: Platform, repo: Repo) -> None:
+    ns, name = repo.namespace, repo.name
+    digest = repo.digest
     result = admin_ac.ok("delete", "images", f"--repo={ns}/{name}:v1", "--confirm")
     assert result.out.startswith(f"tag {ns}/{name}:v1 deleted (digest {digest})")
-    assert seeder.tag_names(ns, name) == ["latest", "stable", "v2"]
-    assert digest in seeder.manifest_digests(ns, name)
+    assert platform.tags(repo.path) == ["latest", "stable", "v2"]
+    assert platform.manifest_exists(repo.path, digest)
     remaining = admin_ac.ok("get", "images", "-n", ns, "-o", "name").lines
     assert f"{ns}/{name}:latest" in remaining
     assert f"{ns}/{name}:v1" not in remaining
 
 
 def test_delete_by_digest_removes_the_manifest_and_reports_its_tags(
-    admin_ac: Ac, seeder: Seeder, repo: tuple[str, str]
+    admin_ac: Ac, platform: Platform, repo: Repo
 ) -> None:
-    ns, name = repo
-    digest = digest_of(Image(ns, name, "v1", content=f"{name}-1"))
+    ns, name = repo.namespace, repo.name
+    digest = repo.digest
     preview = admin_ac.ok("delete", "images", f"--repo={ns}/{name}@{digest}")
     assert "would be deleted, with its tags: latest, stable, v1" in preview.out
     done = admin_ac.ok(
@@ -331,14 +342,14 @@ def test_delete_by_digest_removes_the_manifest_and_reports_its_tags(
     [item] = json.loads(done.out)["items"]
     assert item["manifestDeleted"] is True
     assert item["deletedTags"] == ["latest", "stable", "v1"]
-    assert seeder.tag_names(ns, name) == ["v2"]
-    assert digest not in seeder.manifest_digests(ns, name)
+    assert platform.tags(repo.path) == ["v2"]
+    assert not platform.manifest_exists(repo.path, digest)
 
 
-def test_several_repos_in_one_command(admin_ac: Ac, seeder: Seeder, repo: tuple[str, str]) -> None:
-    ns, name = repo
+def test_several_repos_in_one_command(admin_ac: Ac, platform: Platform, repo: Repo) -> None:
+    ns, name = repo.namespace, repo.name
     admin_ac.ok("delete", "images", f"--repo={ns}/{name}:v1", f"--repo={ns}/{name}:v2", "--confirm")
-    assert seeder.tag_names(ns, name) == ["latest", "stable"]
+    assert platform.tags(repo.path) == ["latest", "stable"]
 
 
 @pytest.mark.parametrize(
@@ -354,37 +365,37 @@ def test_several_repos_in_one_command(admin_ac: Ac, seeder: Seeder, repo: tuple[
     ],
 )
 def test_malformed_repo_is_refused_before_any_request(
-    admin_ac: Ac, seeder: Seeder, repo: tuple[str, str], value: str
+    admin_ac: Ac, platform: Platform, repo: Repo, value: str
 ) -> None:
-    ns, name = repo
+    ns, name = repo.namespace, repo.name
     result = admin_ac.fails(
         "delete", "images", f"--repo={ns}/{name}:v1", f"--repo={value}", "--confirm"
     )
     assert result.code == 2
     assert "malformed" in result.err
     assert "NS/NAME:TAG" in result.err
-    assert seeder.tag_names(ns, name) == ["latest", "stable", "v1", "v2"]
+    assert platform.tags(repo.path) == ["latest", "stable", "v1", "v2"]
 
 
 def test_one_missing_tag_means_nothing_is_deleted(
-    admin_ac: Ac, seeder: Seeder, repo: tuple[str, str]
+    admin_ac: Ac, platform: Platform, repo: Repo
 ) -> None:
-    ns, name = repo
+    ns, name = repo.namespace, repo.name
     result = admin_ac.fails(
         "delete", "images", f"--repo={ns}/{name}:v1", f"--repo={ns}/{name}:nope", "--confirm"
     )
     assert f"{ns}/{name}:nope does not exist" in result.err
-    assert seeder.tag_names(ns, name) == ["latest", "stable", "v1", "v2"]
+    assert platform.tags(repo.path) == ["latest", "stable", "v1", "v2"]
 
 
 def test_delete_without_permission_names_namespace_and_role(
-    reader: Ac, seeder: Seeder, repo: tuple[str, str]
+    reader: Ac, platform: Platform, repo: Repo
 ) -> None:
-    ns, name = repo
+    ns, name = repo.namespace, repo.name
     result = reader.fails("delete", "images", f"--repo={ns}/{name}:v1", "--confirm")
     assert ns in result.err
     assert "system:image-deleter" in result.err
-    assert seeder.tag_names(ns, name) == ["latest", "stable", "v1", "v2"]
+    assert platform.tags(repo.path) == ["latest", "stable", "v1", "v2"]
 
 
 def test_delete_in_an_unknown_namespace(admin_ac: Ac) -> None:
@@ -393,10 +404,10 @@ def test_delete_in_an_unknown_namespace(admin_ac: Ac) -> None:
 
 
 def test_delete_with_registry_url_without_scheme(
-    admin_ac: Ac, seeder: Seeder, repo: tuple[str, str]
+    admin_ac: Ac, platform: Platform, repo: Repo
 ) -> None:
-    ns, name = repo
+    ns, name = repo.namespace, repo.name
     admin_ac.fails(
         "delete", "images", f"--repo={ns}/{name}:v1", "--registry-url=localhost:5000", "--confirm"
     )
-    assert seeder.tag_names(ns, name) == ["latest", "stable", "v1", "v2"]
+    assert platform.tags(repo.path) == ["latest", "stable", "v1", "v2"]

@@ -12,7 +12,9 @@ import pytest
 import yaml
 
 from tests.support.cli import Ac, make_ac
-from tests.support.seed import Image, Seeder, unique
+from tests.support.platform import Platform
+from tests.support.registry_client import make_image
+from tests.support.seed import unique
 from tests.support.server import RunningServer
 
 PASSWORD = "kube-user-password-1"
@@ -56,7 +58,7 @@ def test_server_dry_run_creates_nothing(admin_ac: Ac) -> None:
 
 
 def test_serviceaccounts_and_tokens(
-    admin_ac: Ac, acp_server: RunningServer, seeder: Seeder
+    admin_ac: Ac, acp_server: RunningServer, platform: Platform
 ) -> None:
     ns = unique("sa-ns")
     admin_ac.ok("create", "namespace", ns)
@@ -66,7 +68,7 @@ def test_serviceaccounts_and_tokens(
     assert admin_ac.ok("get", "serviceaccounts", "-n", ns, "-o", "name").lines == [
         "serviceaccount/builder"
     ]
-    seeder.images([Image(ns, "app", "v1")])
+    platform.push(f"{ns}/app", "v1", make_image())
     admin_ac.ok(
         "create", "rolebinding", "builder-pull", "--clusterrole=system:image-puller",
         f"--serviceaccount={ns}:builder", "-n", ns,
@@ -85,12 +87,12 @@ def test_serviceaccounts_and_tokens(
 
 
 def test_seed_rolebindings_grant_and_revoke(
-    admin_ac: Ac, user: tuple[str, Ac], seeder: Seeder
+    admin_ac: Ac, user: tuple[str, Ac], platform: Platform
 ) -> None:
     name, ac = user
     ns = unique("team")
     admin_ac.ok("create", "namespace", ns)
-    seeder.images([Image(ns, "my-app", "latest")])
+    platform.push(f"{ns}/my-app", "latest", make_image())
     refused = ac.fails("get", "images", "-n", ns)
     assert ns in refused.err
     assert "system:image-puller" in refused.err
@@ -158,8 +160,8 @@ def test_clusterroles_include_the_image_roles(admin_ac: Ac) -> None:
 
 def test_kubectl_uses_the_same_kubeconfig(ac: Ac, acp_tls_server: RunningServer) -> None:
     # kubectl sends credentials to https:// servers only, so this one serves TLS.
-    assert acp_tls_server.tls_cert is not None
-    ac.login(acp_tls_server, "admin", "", "--certificate-authority", str(acp_tls_server.tls_cert))
+    assert acp_tls_server.tls_ca is not None
+    ac.login(acp_tls_server, "admin", "", "--certificate-authority", str(acp_tls_server.tls_ca))
     ns = unique("kubectl")
     ac.ok("create", "namespace", ns)
     out = subprocess.run(

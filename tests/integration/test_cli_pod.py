@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import Ac, make_ac
-from tests.support.seed import Image, Seeder, unique
+from tests.support.platform import Platform
+from tests.support.registry_client import make_image
+from tests.support.seed import unique
 from tests.support.server import RunningServer
 
 
@@ -23,24 +25,28 @@ class Pod:
 
 
 @pytest.fixture(scope="module")
-def namespaces(seeder: Seeder) -> tuple[str, str]:
+def namespaces(platform: Platform) -> tuple[str, str]:
     my_ns, other_ns = unique("my-ns"), unique("other-ns")
     for ns in (my_ns, other_ns):
-        seeder.namespace(ns)
-        seeder.images([Image(ns, "my-app", "latest"), Image(ns, "my-app", "v1")])
+        platform.namespace(ns)
+        image = make_image()
+        for tag in ("latest", "v1"):
+            platform.push(f"{ns}/my-app", tag, image)
     return my_ns, other_ns
 
 
 def make_pod(
-    tmp_path: Path, server: RunningServer, seeder: Seeder, namespaces: tuple[str, str]
+    tmp_path: Path, server: RunningServer, platform: Platform, namespaces: tuple[str, str]
 ) -> Pod:
+    """A Pod's view: the token the TokenRequest API issued for a ServiceAccount bound to
+    pull in `my_ns`, mounted with its namespace."""
     my_ns, other_ns = namespaces
     name = unique("job")
-    uid = seeder.serviceaccount(my_ns, name)
-    seeder.bind(my_ns, "system:image-puller", serviceaccount=(my_ns, name), name=f"pull-{name}")
+    token = platform.serviceaccount(my_ns, name)
+    platform.bind(my_ns, "system:image-puller", serviceaccount=(my_ns, name), name=f"pull-{name}")
     mount = tmp_path / "serviceaccount"
     mount.mkdir()
-    (mount / "token").write_text(seeder.serviceaccount_token(my_ns, name, uid))
+    (mount / "token").write_text(token)
     (mount / "namespace").write_text(my_ns)
     ac = make_ac(tmp_path)
     env = {"AC_SERVICEACCOUNT_DIR": str(mount), "AC_PLATFORM_URL": server.url}
@@ -49,9 +55,9 @@ def make_pod(
 
 @pytest.fixture
 def pod(
-    tmp_path: Path, acp_server: RunningServer, seeder: Seeder, namespaces: tuple[str, str]
+    tmp_path: Path, acp_server: RunningServer, platform: Platform, namespaces: tuple[str, str]
 ) -> Pod:
-    return make_pod(tmp_path, acp_server, seeder, namespaces)
+    return make_pod(tmp_path, acp_server, platform, namespaces)
 
 
 def test_get_images_in_the_pods_namespace(pod: Pod) -> None:

@@ -13,7 +13,9 @@ import pytest
 import yaml
 
 from tests.support.cli import Ac
-from tests.support.seed import Image, Seeder, unique
+from tests.support.platform import Platform
+from tests.support.registry_client import make_image
+from tests.support.seed import unique
 from tests.support.server import RunningServer, free_port, running_server
 
 
@@ -27,13 +29,13 @@ def two_clusters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSe
 
 
 @pytest.fixture(scope="module")
-def seeded(two_clusters: RunningServer) -> Iterator[Seeder]:
-    seed = Seeder(two_clusters)
-    for cluster in ("global", "dev"):
-        seed.namespace("shared", cluster=cluster)
-        seed.images([Image("shared", f"only-in-{cluster}", "v1")], cluster=cluster)
-    yield seed
-    seed.close()
+def seeded(two_clusters: RunningServer) -> Iterator[Platform]:
+    """Namespace `shared` in both clusters, each with an image only its registry holds."""
+    with Platform(two_clusters, two_clusters.login()) as admin:
+        for cluster in ("global", "dev"):
+            admin.namespace("shared", cluster=cluster)
+            admin.push(f"shared/only-in-{cluster}", "v1", make_image(), cluster=cluster)
+        yield admin
 
 
 def _config(ac: Ac) -> dict:
@@ -53,7 +55,7 @@ def test_login_writes_one_context_per_cluster(ac: Ac, two_clusters: RunningServe
 
 
 def test_seed_flow_get_clusters_and_use_cluster(
-    ac: Ac, two_clusters: RunningServer, seeded: Seeder
+    ac: Ac, two_clusters: RunningServer, seeded: Platform
 ) -> None:
     ac.login(two_clusters)
     lines = ac.ok("config", "get-clusters").lines
@@ -105,7 +107,7 @@ def test_unreachable_platform_names_the_url(ac: Ac) -> None:
 
 
 def test_sessions_side_by_side_and_logout_revokes(
-    ac: Ac, two_clusters: RunningServer, seeded: Seeder
+    ac: Ac, two_clusters: RunningServer, seeded: Platform
 ) -> None:
     user = unique("second")
     two_clusters.create_user(user, "second-password-1", two_clusters.login())

@@ -18,7 +18,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from acp.db import tables
-from tests.support.database import execute, select
+from tests.support.database import select
+from tests.support.registry_client import RegistryClient, make_image, sha256
 from tests.support.server import RunningServer
 
 RBAC = "rbac.authorization.k8s.io"
@@ -784,35 +785,29 @@ def test_deleting_a_namespace_removes_its_objects_and_repositories(
     keep = namespace(admin)
     admin.post(SA_PATH.format(ns=ns), json={"metadata": {"name": "s"}})
     admin.post(RB_PATH.format(ns=ns), json=rolebinding("r", "view", user_subject("u")))
-    now = datetime.now(UTC)
-    cluster_id = select(acp_server, tables.clusters, tables.clusters.c.name == "global")[0].id
-    digest = "sha256:" + uuid.uuid4().hex * 2
-    execute(acp_server, tables.blobs.insert().values(digest=digest, size=1, created_at=now))
-    for space in (ns, keep):
-        execute(
-            acp_server,
-            tables.repositories.insert().values(
-                cluster_id=cluster_id, namespace=space, name=f"{space}/app", created_at=now
-            ),
-        )
-        repo = select(acp_server, tables.repositories, tables.repositories.c.name == f"{space}/app")
-        execute(
-            acp_server,
-            tables.repository_blobs.insert().values(
-                repository_id=repo[0].id, digest=digest, created_at=now
-            ),
-        )
+    # The same image in both namespaces: its blobs are shared on disk.
+    image = make_image()
+    with RegistryClient(acp_server.url, basic=("admin", acp_server.admin_password)) as oci:
+        for space in (ns, keep):
+            assert oci.push_image(f"{space}/app", "v1", image).status_code == 201
+        assert oci.manifest(f"{ns}/app", "v1").status_code == 200  # now cached by the worker
 
-    r = admin.delete(f"/api/v1/namespaces/{ns}")
-    assert r.status_code == 200
+        r = admin.delete(f"/api/v1/namespaces/{ns}")
+        assert r.status_code == 200
+        gone = oci.manifest(f"{ns}/app", "v1")
+        assert gone.status_code == 404
+        assert gone.json()["errors"][0]["code"] == "NAME_UNKNOWN"
+        assert oci.manifest(f"{keep}/app", "v1").status_code == 200
+        catalog = oci.catalog().json()["repositories"]
+        assert f"{keep}/app" in catalog
+        assert f"{ns}/app" not in catalog
+    [blob] = select(acp_server, tables.blobs, tables.blobs.c.digest == sha256(image.layers[0]))
+    assert blob.size == len(image.layers[0])  # content stays for garbage collection
     assert r.json()["kind"] == "Namespace"
     assert r.json()["status"] == {"phase": "Terminating"}
     status_of(admin.get(f"/api/v1/namespaces/{ns}"), 404, "NotFound")
     assert names(admin, SA_PATH.format(ns=ns)) == []
     assert names(admin, RB_PATH.format(ns=ns)) == []
-    repos = select(acp_server, tables.repositories, tables.repositories.c.cluster_id == cluster_id)
-    assert {r.namespace for r in repos if r.namespace in (ns, keep)} == {keep}
-    assert select(acp_server, tables.blobs, tables.blobs.c.digest == digest)  # kept for GC
     # A namespace of the same name starts empty.
     namespace(admin, ns)
     assert names(admin, RB_PATH.format(ns=ns)) == ["admin"]

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import platform_rows
+from tests.support import database
+from tests.support.platform import Platform
 from tests.support.registry_client import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
@@ -30,15 +31,15 @@ API_VERSION = "registry/2.0"
 
 
 @pytest.fixture(scope="module")
-def admin(acp_server: RunningServer) -> Iterator[RegistryClient]:
-    with RegistryClient(acp_server.url, basic=("admin", acp_server.admin_password)) as client:
+def admin(platform: Platform) -> Iterator[RegistryClient]:
+    with platform.registry() as client:
         yield client
 
 
 @pytest.fixture
-def ns(acp_server: RunningServer) -> str:
+def ns(acp_server: RunningServer, platform: Platform) -> str:
     name = f"ns-{uuid.uuid4().hex[:8]}"
-    platform_rows.create_namespace(acp_server, name)
+    platform.namespace(name)
     return name
 
 
@@ -213,7 +214,7 @@ def test_blob_delete(acp_server: RunningServer, admin: RegistryClient, ns: str) 
     assert admin.blob(f"{ns}/other", sha256(data)).content == data
     again = admin.request("DELETE", f"/v2/{ns}/app/blobs/{sha256(data)}")
     assert again.status_code == 404
-    events = platform_rows.audit_events(acp_server, "registry.blob.delete")
+    events = database.audit_events(acp_server, "registry.blob.delete")
     assert any(e["details"]["digest"] == sha256(data) for e in events)
 
 
@@ -307,18 +308,18 @@ def test_unknown_manifest_and_repository(admin: RegistryClient, ns: str) -> None
 
 
 def test_a_deleted_namespace_takes_its_repositories(
-    acp_server: RunningServer, admin: RegistryClient, ns: str
+    acp_server: RunningServer, admin: RegistryClient, ns: str, platform: Platform
 ) -> None:
     image = make_image()
     admin.push_image(f"{ns}/app", "v1", image)
-    platform_rows.delete_namespace(acp_server, ns)
+    platform.delete_namespace(ns)
     gone = admin.manifest(f"{ns}/app", "v1")
     assert gone.status_code == 404
     assert gone.json()["errors"][0]["code"] == "NAME_UNKNOWN"
     assert admin.push_blob(f"{ns}/app", b"x").json()["errors"][0]["code"] == "NAME_UNKNOWN"
     assert not [r for r in admin.catalog().json()["repositories"] if r.startswith(f"{ns}/")]
     # A namespace created again with the same name starts empty.
-    platform_rows.create_namespace(acp_server, ns)
+    platform.namespace(ns)
     assert admin.manifest(f"{ns}/app", "v1").json()["errors"][0]["code"] == "NAME_UNKNOWN"
     assert admin.head_blob(f"{ns}/app", sha256(image.config)).status_code == 404
     assert admin.push_image(f"{ns}/app", "v1", image).status_code == 201
@@ -464,7 +465,7 @@ def test_delete_tag_deletes_that_tag_only(
     assert admin.manifest(f"{ns}/app", image.digest).status_code == 200
     assert admin.tags(f"{ns}/app").json()["tags"] == ["latest"]
     assert admin.request("DELETE", f"/v2/{ns}/app/manifests/v1").status_code == 404
-    events = platform_rows.audit_events(acp_server, "registry.tag.delete")
+    events = database.audit_events(acp_server, "registry.tag.delete")
     assert any(e["name"] == "app:v1" and e["namespace"] == ns for e in events)
 
 
@@ -481,7 +482,7 @@ def test_delete_manifest_reports_the_tags_that_went(
     for reference in ("v1", "stable", image.digest):
         assert admin.manifest(f"{ns}/app", reference).status_code == 404
     assert admin.tags(f"{ns}/app").json()["tags"] == ["v2"]
-    events = platform_rows.audit_events(acp_server, "registry.manifest.delete")
+    events = database.audit_events(acp_server, "registry.manifest.delete")
     event = next(e for e in events if e["details"]["digest"] == image.digest)
     assert event["details"]["tags"] == ["stable", "v1"]
     assert event["actor"] == "admin"

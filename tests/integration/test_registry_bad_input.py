@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import platform_rows
+from tests.support.platform import Platform
 from tests.support.registry_client import (
     OCI_INDEX,
     OCI_MANIFEST,
@@ -31,15 +31,15 @@ MiB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def admin(acp_server: RunningServer) -> Iterator[RegistryClient]:
-    with RegistryClient(acp_server.url, basic=("admin", acp_server.admin_password)) as client:
+def admin(platform: Platform) -> Iterator[RegistryClient]:
+    with platform.registry() as client:
         yield client
 
 
 @pytest.fixture
-def ns(acp_server: RunningServer) -> str:
+def ns(acp_server: RunningServer, platform: Platform) -> str:
     name = f"bad-{uuid.uuid4().hex[:8]}"
-    platform_rows.create_namespace(acp_server, name)
+    platform.namespace(name)
     return name
 
 
@@ -250,9 +250,11 @@ def test_malformed_and_inconsistent_content_range(admin: RegistryClient, ns: str
     assert admin.request("GET", location).headers["Range"] == "0-0"
 
 
-def test_unknown_uploads(acp_server: RunningServer, admin: RegistryClient, ns: str) -> None:
+def test_unknown_uploads(
+    acp_server: RunningServer, admin: RegistryClient, ns: str, platform: Platform
+) -> None:
     other = f"bad-{uuid.uuid4().hex[:8]}"
-    platform_rows.create_namespace(acp_server, other)
+    platform.namespace(other)
     location = admin.start_upload(f"{ns}/app").headers["Location"]
     upload_id = location.rsplit("/", 1)[1]
     for path in (

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support import platform_rows
 from tests.support.acp_fixtures import DATABASES
+from tests.support.platform import Platform
 from tests.support.registry_client import RegistryClient, make_image, sha256
 from tests.support.server import RunningServer, free_port, running_server
 
@@ -28,11 +28,20 @@ def two_clusters(
         yield server, f"http://127.0.0.1:{dev_port}"
 
 
-def test_clusters_keep_their_registries_apart(two_clusters: tuple[RunningServer, str]) -> None:
+@pytest.fixture(scope="module")
+def platform(two_clusters: tuple[RunningServer, str]) -> Iterator[Platform]:
+    server, _ = two_clusters
+    with Platform(server, server.login()) as admin:
+        yield admin
+
+
+def test_clusters_keep_their_registries_apart(
+    two_clusters: tuple[RunningServer, str], platform: Platform
+) -> None:
     server, dev_url = two_clusters
     ns = f"both-{uuid.uuid4().hex[:6]}"
-    platform_rows.create_namespace(server, ns)
-    platform_rows.create_namespace(server, ns, cluster="dev")
+    platform.namespace(ns)
+    platform.namespace(ns, cluster="dev")
     admin = ("admin", server.admin_password)
     global_image, dev_image = make_image(), make_image()
     with (
@@ -63,21 +72,14 @@ def test_clusters_keep_their_registries_apart(two_clusters: tuple[RunningServer,
 
 
 def test_service_account_tokens_belong_to_their_cluster(
-    two_clusters: tuple[RunningServer, str],
+    two_clusters: tuple[RunningServer, str], platform: Platform
 ) -> None:
     server, dev_url = two_clusters
     ns = f"sa-{uuid.uuid4().hex[:6]}"
-    platform_rows.create_namespace(server, ns)
-    platform_rows.create_namespace(server, ns, cluster="dev")
-    token = platform_rows.create_service_account(server, ns, "bot", cluster="dev")
-    platform_rows.bind(
-        server,
-        ns,
-        "bot-pull",
-        "system:image-puller",
-        [platform_rows.subject("ServiceAccount", "bot", ns)],
-        cluster="dev",
-    )
+    platform.namespace(ns)
+    platform.namespace(ns, cluster="dev")
+    token = platform.serviceaccount(ns, "bot", cluster="dev")
+    platform.bind(ns, "system:image-puller", serviceaccount=(ns, "bot"), cluster="dev")
     with RegistryClient(server.url, basic=("admin", server.admin_password)) as admin:
         admin.push_image(f"{ns}/app", "v1", make_image())
     with RegistryClient(dev_url, basic=("admin", server.admin_password)) as admin:
@@ -88,10 +90,12 @@ def test_service_account_tokens_belong_to_their_cluster(
         assert on_global.manifest(f"{ns}/app", "v1").status_code == 401
 
 
-def test_catalog_is_per_cluster(two_clusters: tuple[RunningServer, str]) -> None:
+def test_catalog_is_per_cluster(
+    two_clusters: tuple[RunningServer, str], platform: Platform
+) -> None:
     server, dev_url = two_clusters
     ns = f"cat-{uuid.uuid4().hex[:6]}"
-    platform_rows.create_namespace(server, ns, cluster="dev")
+    platform.namespace(ns, cluster="dev")
     admin = ("admin", server.admin_password)
     with RegistryClient(dev_url, basic=admin) as on_dev:
         on_dev.push_blob(f"{ns}/only-dev", b"x")

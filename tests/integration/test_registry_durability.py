@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import platform_rows
 from tests.support.acp_fixtures import DATABASES
+from tests.support.platform import Platform
 from tests.support.registry_client import (
     OCI_MANIFEST,
     RegistryClient,
@@ -90,9 +90,14 @@ def _wait_for(condition: object, timeout: float = 60) -> None:
         time.sleep(0.01)
 
 
+def _namespace(server: RunningServer, name: str) -> None:
+    with Platform(server, server.login()) as admin:
+        admin.namespace(name)
+
+
 def test_kill_during_large_blob_uploads(server: RunningServer) -> None:
     ns = f"dur-{uuid.uuid4().hex[:6]}"
-    platform_rows.create_namespace(server, ns)
+    _namespace(server, ns)
     repo = f"{ns}/app"
     earlier = make_image(layers=2, layer_size=2 * MiB)
     with _admin(server) as admin:
@@ -158,7 +163,7 @@ def test_kill_during_large_blob_uploads(server: RunningServer) -> None:
 
 def test_kill_during_manifest_puts(server: RunningServer) -> None:
     ns = f"dur-{uuid.uuid4().hex[:6]}"
-    platform_rows.create_namespace(server, ns)
+    _namespace(server, ns)
     repo = f"{ns}/app"
     image = make_image()
     with _admin(server) as admin:
@@ -264,7 +269,7 @@ class _Connection:
 def test_chunked_upload_moves_between_workers(tmp_path: Path) -> None:
     with running_server(tmp_path, database=DATABASES[0], workers=2) as server:
         ns = f"wrk-{uuid.uuid4().hex[:6]}"
-        platform_rows.create_namespace(server, ns)
+        _namespace(server, ns)
         connections: dict[int, _Connection] = {}
         for _ in range(40):
             connection = _Connection(server)

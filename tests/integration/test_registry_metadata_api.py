@@ -1,25 +1,36 @@
-"""The registry metadata API over HTTP: pagination, visibility, tag-only deletion, dry runs."""
+"""The registry metadata API over HTTP: pagination, visibility, tag-only deletion, dry runs.
+
+Namespaces, bindings and ServiceAccounts are made through the Kubernetes API and images
+pushed through the OCI registry, so what the metadata API lists and deletes is what OCI
+clients see."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
-from tests.support.seed import Image, Seeder, digest_of, unique
+from tests.support.platform import Platform
+from tests.support.registry_client import Image, make_image
+from tests.support.seed import unique
 from tests.support.server import RunningServer
 
 API = "/api/registry/v1"
 PASSWORD = "metadata-password-1"
+# Three images, tagged t00…t06 in turn: t00, t03 and t06 share one digest.
+IMAGES = [make_image(seed=f"c{i}".encode()) for i in range(3)]
+
+
+def image_of(tag: str) -> Image:
+    return IMAGES[int(tag[1:]) % 3]
 
 
 @pytest.fixture(scope="module")
-def ns(seeder: Seeder) -> str:
+def ns(platform: Platform) -> str:
     name = unique("meta")
-    seeder.namespace(name)
-    seeder.images(
-        [Image(name, "app", f"t{i:02d}", content=f"c{i % 3}") for i in range(7)]
-        + [Image(name, "zeta/inner", "x")]
-    )
+    platform.namespace(name)
+    for i in range(7):
+        platform.push(f"{name}/app", f"t{i:02d}", image_of(f"t{i:02d}"))
+    platform.push(f"{name}/zeta/inner", "x", make_image())
     return name
 
 
@@ -57,19 +68,25 @@ def test_bad_paging_parameters_are_400(
     assert r.json()["error"]["code"] == "INVALID"
 
 
-def test_anonymous_sees_only_public_namespaces(
-    acp_server: RunningServer, seeder: Seeder, ns: str
+def test_public_namespaces_are_listed_for_everyone(
+    acp_server: RunningServer, platform: Platform, ns: str
 ) -> None:
     public = unique("public")
-    seeder.namespace(public)
-    seeder.bind(public, "system:image-puller", group="system:unauthenticated")
-    seeder.images([Image(public, "open", "latest")])
+    platform.namespace(public)
+    platform.bind(public, "system:image-puller", group="system:unauthenticated")
+    platform.push(f"{public}/open", "latest", make_image())
     body = httpx.get(f"{acp_server.url}{API}/images").json()
     assert {item["namespace"] for item in body["items"]} == {public}
     refused = httpx.delete(
         f"{acp_server.url}{API}/namespaces/{public}/repositories/open/tags/latest"
     )
     assert refused.status_code == 401
+    # Logged in, the public namespace is still listed (as the registry lets anyone pull it).
+    token = platform.serviceaccount(ns, unique("reader"))
+    listed = httpx.get(f"{acp_server.url}{API}/images", headers=_bearer(token)).json()
+    assert {item["namespace"] for item in listed["items"]} == {public}
+    one = httpx.get(f"{acp_server.url}{API}/images?namespace={public}", headers=_bearer(token))
+    assert one.status_code == 200
 
 
 def test_bad_credentials_are_401(acp_server: RunningServer) -> None:
@@ -79,7 +96,7 @@ def test_bad_credentials_are_401(acp_server: RunningServer) -> None:
 
 
 def test_dry_run_then_delete_a_tag_keeps_its_siblings(
-    acp_server: RunningServer, admin_token: str, seeder: Seeder, ns: str
+    acp_server: RunningServer, admin_token: str, platform: Platform, ns: str
 ) -> None:
     url = f"{API}/namespaces/{ns}/repositories/app/tags/t00"
     with acp_server.client(admin_token) as client:
@@ -91,28 +108,32 @@ def test_dry_run_then_delete_a_tag_keeps_its_siblings(
             "namespace": ns,
             "repository": "app",
             "reference": "t00",
-            "digest": digest_of(Image(ns, "app", "t00", content="c0")),
+            "digest": image_of("t00").digest,
             "deletedTags": ["t00"],
             "manifestDeleted": False,
             "remainingTags": ["t03", "t06"],
         }
-        assert "t00" in seeder.tag_names(ns, "app")
+        assert "t00" in platform.tags(f"{ns}/app")
         done = client.delete(url).json()
         assert done["dryRun"] is False
-        assert seeder.tag_names(ns, "app") == ["t01", "t02", "t03", "t04", "t05", "t06"]
+        assert platform.tags(f"{ns}/app") == ["t01", "t02", "t03", "t04", "t05", "t06"]
         assert client.delete(url).status_code == 404
+    # The registry stopped serving the tag at once; its siblings still pull.
+    with platform.registry() as oci:
+        assert oci.manifest(f"{ns}/app", "t00").status_code == 404
+        assert oci.manifest(f"{ns}/app", "t03").status_code == 200
 
 
 def test_delete_by_digest(
-    acp_server: RunningServer, admin_token: str, seeder: Seeder, ns: str
+    acp_server: RunningServer, admin_token: str, platform: Platform, ns: str
 ) -> None:
-    digest = digest_of(Image(ns, "app", "t01", content="c1"))
+    digest = image_of("t01").digest
     url = f"{API}/namespaces/{ns}/repositories/app/manifests/{digest}"
     with acp_server.client(admin_token) as client:
         body = client.delete(url).json()
     assert body["manifestDeleted"] is True
     assert body["deletedTags"] == ["t01", "t04"]
-    assert digest not in seeder.manifest_digests(ns, "app")
+    assert not platform.manifest_exists(f"{ns}/app", digest)
 
 
 @pytest.mark.parametrize(
@@ -135,26 +156,31 @@ def test_info_names_the_cluster(acp_server: RunningServer) -> None:
     assert body["registryHost"] == acp_server.host
 
 
-def test_deletes_are_audited(
-    acp_server: RunningServer, admin_token: str, seeder: Seeder, ns: str
+def test_deletes_and_refusals_are_audited(
+    acp_server: RunningServer, admin_token: str, platform: Platform, ns: str
 ) -> None:
+    url = f"{API}/namespaces/{ns}/repositories/zeta/inner/tags/x"
+    token = platform.serviceaccount(ns, unique("nobody"))
+    assert httpx.delete(f"{acp_server.url}{url}", headers=_bearer(token)).status_code == 403
     with acp_server.client(admin_token) as client:
-        client.delete(f"{API}/namespaces/{ns}/repositories/zeta/inner/tags/x")
-    assert seeder.tag_names(ns, "zeta/inner") == []
+        assert client.delete(url).status_code == 200
+    assert platform.tags(f"{ns}/zeta/inner") == []
     log = (acp_server.log_path.read_text() if acp_server.log_path else "").splitlines()
-    assert any('"action": "image.delete"' in line and "inner:x" in line for line in log)
+    events = [
+        line for line in log if '"action": "registry.tag.delete"' in line and "inner:x" in line
+    ]
+    assert ['"outcome": "denied"' in e for e in events] == [True, False]
 
 
 def test_a_serviceaccount_token_lists_where_it_is_bound(
-    seeder: Seeder, acp_server: RunningServer, ns: str
+    platform: Platform, acp_server: RunningServer, ns: str
 ) -> None:
     sa = unique("sa")
-    uid = seeder.serviceaccount(ns, sa)
-    token = seeder.serviceaccount_token(ns, sa, uid, cluster="global")
-    seeder.bind(ns, "system:image-puller", serviceaccount=(ns, sa))
+    token = platform.serviceaccount(ns, sa)
+    platform.bind(ns, "system:image-puller", serviceaccount=(ns, sa))
     ok = httpx.get(f"{acp_server.url}{API}/images", headers=_bearer(token))
     assert ok.status_code == 200
-    assert {item["namespace"] for item in ok.json()["items"]} == {ns}
+    assert ns in {item["namespace"] for item in ok.json()["items"]}
 
 
 def test_openapi_documents_the_metadata_api(acp_server: RunningServer) -> None:

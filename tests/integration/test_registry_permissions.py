@@ -12,8 +12,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.support import platform_rows
-from tests.support.platform_rows import subject
+from tests.support.platform import Platform
 from tests.support.registry_client import Image, RegistryClient, make_image, sha256
 from tests.support.server import RunningServer
 
@@ -43,11 +42,11 @@ def _user(server: RunningServer, admin_token: str, prefix: str) -> tuple[str, st
 
 
 @pytest.fixture(scope="module")
-def world(acp_server: RunningServer, admin_token: str) -> World:
+def world(acp_server: RunningServer, admin_token: str, platform: Platform) -> World:
     suffix = uuid.uuid4().hex[:6]
     team, other, public = f"team-{suffix}", f"other-{suffix}", f"public-{suffix}"
     for ns in (team, other, public):
-        platform_rows.create_namespace(acp_server, ns)
+        platform.namespace(ns)
     passwords: dict[str, str] = {}
     roles = {
         "nobody": None,
@@ -61,26 +60,14 @@ def world(acp_server: RunningServer, admin_token: str) -> World:
         names[role_key] = name
         passwords[role_key] = password
         if cluster_role:
-            platform_rows.bind(
-                acp_server, team, f"{role_key}-binding", cluster_role, [subject("User", name)]
-            )
-    platform_rows.bind(
-        acp_server,
-        public,
-        "public-pull",
-        "system:image-puller",
-        [subject("Group", "system:unauthenticated")],
-    )
-    sa_token = platform_rows.create_service_account(acp_server, team, "builder")
-    platform_rows.bind(
-        acp_server,
-        team,
-        "builder-push",
-        "system:image-pusher",
-        [subject("ServiceAccount", "builder", team)],
+            platform.bind(team, cluster_role, user=name, name=f"{role_key}-binding")
+    platform.bind(public, "system:image-puller", group="system:unauthenticated", name="public-pull")
+    sa_token = platform.serviceaccount(team, "builder")
+    platform.bind(
+        team, "system:image-pusher", serviceaccount=(team, "builder"), name="builder-push"
     )
     image, secret = make_image(), make_image()
-    with RegistryClient(acp_server.url, basic=("admin", acp_server.admin_password)) as admin:
+    with platform.registry() as admin:
         assert admin.push_image(f"{team}/app", "v1", image).status_code == 201
         assert admin.push_image(f"{other}/secret", "v1", secret).status_code == 201
         assert admin.push_image(f"{public}/app", "v1", image).status_code == 201
@@ -226,8 +213,8 @@ def test_session_token_as_password_until_revoked(acp_server: RunningServer, worl
     session = acp_server.login(user, world.passwords[user])
     with RegistryClient(acp_server.url, basic=(user, session)) as client:
         assert client.manifest(f"{world.team}/app", "v1").status_code == 200
-        with acp_server.client(session) as platform:
-            assert platform.post("/api/v1/logout").status_code == 204
+        with acp_server.client(session) as api:
+            assert api.post("/api/v1/logout").status_code == 204
         refused = client.manifest(f"{world.team}/app", "v1")
         assert refused.status_code == 401
         assert _code(refused) == "UNAUTHORIZED"
@@ -235,31 +222,30 @@ def test_session_token_as_password_until_revoked(acp_server: RunningServer, worl
         assert bearer.manifest(f"{world.team}/app", "v1").status_code == 401
 
 
-def test_deleted_service_account_is_refused(acp_server: RunningServer, world: World) -> None:
-    token = platform_rows.create_service_account(acp_server, world.team, "short-lived")
-    platform_rows.bind(
-        acp_server,
+def test_deleted_service_account_is_refused(
+    acp_server: RunningServer, world: World, platform: Platform
+) -> None:
+    token = platform.serviceaccount(world.team, "short-lived")
+    platform.bind(
         world.team,
-        "short-lived-pull",
         "system:image-puller",
-        [subject("ServiceAccount", "short-lived", world.team)],
+        serviceaccount=(world.team, "short-lived"),
+        name="short-lived-pull",
     )
     with RegistryClient(acp_server.url, basic=("x", token)) as client:
         assert client.manifest(f"{world.team}/app", "v1").status_code == 200
-        platform_rows.delete_service_account(acp_server, world.team, "short-lived")
+        platform.delete_serviceaccount(world.team, "short-lived")
         assert client.manifest(f"{world.team}/app", "v1").status_code == 401
 
 
 def test_removed_binding_takes_effect_at_once(
-    acp_server: RunningServer, admin_token: str, world: World
+    acp_server: RunningServer, admin_token: str, world: World, platform: Platform
 ) -> None:
     name, password = _user(acp_server, admin_token, "brief")
-    platform_rows.bind(
-        acp_server, world.team, f"{name}-pull", "system:image-puller", [subject("User", name)]
-    )
+    platform.bind(world.team, "system:image-puller", user=name, name=f"{name}-pull")
     with RegistryClient(acp_server.url, basic=(name, password)) as client:
         assert client.manifest(f"{world.team}/app", "v1").status_code == 200
-        platform_rows.unbind(acp_server, world.team, f"{name}-pull")
+        platform.unbind(world.team, f"{name}-pull")
         assert client.manifest(f"{world.team}/app", "v1").status_code == 403
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import platform_rows
-from tests.support.platform_rows import subject
+from tests.support import database
+from tests.support.platform import Platform
 from tests.support.registry_client import RegistryClient, make_image
 from tests.support.server import RunningServer
 
@@ -30,22 +30,16 @@ class Setup:
 
 
 @pytest.fixture(scope="module")
-def setup(acp_server: RunningServer, admin_token: str) -> Setup:
+def setup(acp_server: RunningServer, admin_token: str, platform: Platform) -> Setup:
     suffix = uuid.uuid4().hex[:6]
     team, public, other = f"tok-{suffix}", f"tokpub-{suffix}", f"tokother-{suffix}"
     for ns in (team, public, other):
-        platform_rows.create_namespace(acp_server, ns)
+        platform.namespace(ns)
     user, password = f"puller-{suffix}", f"pw-{uuid.uuid4().hex}"
     acp_server.create_user(user, password, admin_token)
-    platform_rows.bind(acp_server, team, "pull", "system:image-puller", [subject("User", user)])
-    platform_rows.bind(
-        acp_server,
-        public,
-        "public",
-        "system:image-puller",
-        [subject("Group", "system:unauthenticated")],
-    )
-    with RegistryClient(acp_server.url, basic=("admin", acp_server.admin_password)) as admin:
+    platform.bind(team, "system:image-puller", user=user, name="pull")
+    platform.bind(public, "system:image-puller", group="system:unauthenticated", name="public")
+    with platform.registry() as admin:
         image = make_image()
         for ns in (team, public, other):
             assert admin.push_image(f"{ns}/app", "v1", image).status_code == 201
@@ -174,8 +168,8 @@ def test_offline_token_and_refresh_grant(acp_server: RunningServer, setup: Setup
     with RegistryClient(acp_server.url, bearer=access_token) as client:
         assert client.manifest(f"{setup.team}/app", "v1").status_code == 200
         # The refresh token is a platform session: revoking it ends what came from it.
-        with acp_server.client(refresh) as platform:
-            assert platform.post("/api/v1/logout").status_code == 204
+        with acp_server.client(refresh) as api:
+            assert api.post("/api/v1/logout").status_code == 204
         assert client.manifest(f"{setup.team}/app", "v1").status_code == 401
     again = httpx.post(
         f"{acp_server.url}/auth/token",
@@ -219,15 +213,11 @@ def test_oauth_password_grant(acp_server: RunningServer, setup: Setup) -> None:
 
 
 def test_service_account_token_at_the_token_endpoint(
-    acp_server: RunningServer, setup: Setup
+    acp_server: RunningServer, setup: Setup, platform: Platform
 ) -> None:
-    sa = platform_rows.create_service_account(acp_server, setup.team, "ci")
-    platform_rows.bind(
-        acp_server,
-        setup.team,
-        "ci-push",
-        "system:image-pusher",
-        [subject("ServiceAccount", "ci", setup.team)],
+    sa = platform.serviceaccount(setup.team, "ci")
+    platform.bind(
+        setup.team, "system:image-pusher", serviceaccount=(setup.team, "ci"), name="ci-push"
     )
     response = _token(
         acp_server,
@@ -241,27 +231,23 @@ def test_service_account_token_at_the_token_endpoint(
     assert _claims(token)["access"][0]["actions"] == ["pull", "push"]
     with RegistryClient(acp_server.url, bearer=token) as client:
         assert client.push_blob(f"{setup.team}/app", b"from ci").status_code == 201
-        platform_rows.delete_service_account(acp_server, setup.team, "ci")
+        platform.delete_serviceaccount(setup.team, "ci")
         assert client.manifest(f"{setup.team}/app", "v1").status_code == 401
 
 
 def test_disabled_user_loses_its_tokens(
-    acp_server: RunningServer, admin_token: str, setup: Setup
+    acp_server: RunningServer, admin_token: str, setup: Setup, platform: Platform
 ) -> None:
     user, password = f"soon-off-{uuid.uuid4().hex[:6]}", f"pw-{uuid.uuid4().hex}"
     acp_server.create_user(user, password, admin_token)
-    platform_rows.bind(
-        acp_server, setup.team, f"{user}-pull", "system:image-puller", [subject("User", user)]
-    )
+    platform.bind(setup.team, "system:image-puller", user=user, name=f"{user}-pull")
     token = _token(acp_server, f"repository:{setup.team}/app:pull", auth=(user, password)).json()[
         "token"
     ]
     with RegistryClient(acp_server.url, bearer=token) as client:
         assert client.manifest(f"{setup.team}/app", "v1").status_code == 200
-        with acp_server.client(admin_token) as platform:
-            assert (
-                platform.patch(f"/api/v1/users/{user}", json={"disabled": True}).status_code == 200
-            )
+        with acp_server.client(admin_token) as api:
+            assert api.patch(f"/api/v1/users/{user}", json={"disabled": True}).status_code == 200
         assert client.manifest(f"{setup.team}/app", "v1").status_code == 401
 
 
@@ -271,11 +257,11 @@ def test_expired_forged_and_misdirected_tokens(acp_server: RunningServer, setup:
     ).json()["token"]
     claims = _claims(good)
     now = int(time.time())
-    expired = platform_rows.sign_token(
+    expired = database.sign_token(
         acp_server, {**claims, "iat": now - 600, "nbf": now - 600, "exp": now - 300}
     )
-    other_service = platform_rows.sign_token(acp_server, {**claims, "aud": "elsewhere:5000"})
-    other_cluster = platform_rows.sign_token(
+    other_service = database.sign_token(acp_server, {**claims, "aud": "elsewhere:5000"})
+    other_cluster = database.sign_token(
         acp_server, {**claims, "acp": {**claims["acp"], "cluster": "dev"}}
     )
     header, _payload, signature = good.split(".")

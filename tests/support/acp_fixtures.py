@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from acp.server.tls import ensure_self_signed
+from tests.support.platform import Platform
 from tests.support.server import RunningServer, running_server
-from tests.support.tls import self_signed
 
 # Integration tests run once per database backend. ACP_TEST_DATABASES=sqlite narrows it
 # for quick local runs; CI runs both.
@@ -31,15 +32,29 @@ def admin_token(acp_server: RunningServer) -> str:
     return acp_server.login()
 
 
+@pytest.fixture(scope="module")
+def platform(acp_server: RunningServer, admin_token: str) -> Iterator[Platform]:
+    """Admin operations on `acp_server` through its real APIs (tests/support/platform.py)."""
+    with Platform(acp_server, admin_token) as admin:
+        yield admin
+
+
 @pytest.fixture(scope="module", params=DATABASES)
 def acp_tls_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    """Like `acp_server`, serving HTTPS with a self-signed certificate (`server.tls_cert`).
+    """Like `acp_server`, serving HTTPS (`--tls-cert/--tls-key`) with a certificate from the
+    server's own local CA (the one `--tls=self-signed` makes); `server.tls_ca` is the CA.
 
     Needed by kubectl, which sends credentials to `https://` servers only.
     """
     tmp: Path = tmp_path_factory.mktemp("acp-tls")
-    cert, key = self_signed(tmp)
-    with running_server(tmp, database=request.param, tls_cert=cert, tls_key=key) as server:
+    files = ensure_self_signed(tmp / "tls", ["127.0.0.1", "localhost"])
+    with running_server(
+        tmp,
+        database=request.param,
+        tls_cert=files.server_cert,
+        tls_key=files.server_key,
+        tls_ca=files.ca_cert,
+    ) as server:
         yield server

@@ -1,8 +1,8 @@
-"""Shared pytest fixtures: test images, the peer registry and client drivers.
+"""Shared pytest fixtures: test images, our server as a registry, and client drivers.
 
-Client tests take ``registry`` (a ``RegistryEndpoint``). It is the CNCF
-Distribution peer unless a conftest overrides the ``registry`` fixture, which is
-how the same tests are pointed at our own server.
+Client tests take ``registry`` (a ``RegistryEndpoint``): a user of our own
+``acp-server`` bound with ``system:image-pusher`` in namespace ``e2e`` (see
+``tests/support/acp_registry.py`` for every endpoint and how it is made).
 
 A missing client skips its tests; with ``ACP_TESTS_REQUIRE_CLIENTS=1`` (CI) it
 fails them instead, so an incomplete install cannot pass unnoticed.
@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 
 from tests.support import images
+from tests.support.acp_fixtures import DATABASES
+from tests.support.acp_registry import AcpRegistry, prepare
 from tests.support.clients import (
     Buildah,
     Containerd,
@@ -32,10 +34,9 @@ from tests.support.clients import (
     Skopeo,
 )
 from tests.support.clients.docker import find_docker_cli, find_dockerd
-from tests.support.peer import DistributionRegistry, RegistryEndpoint
-from tests.support.registry_http import RegistryHttp
-
-PEER_USER = "acp-tester"
+from tests.support.endpoint import RegistryEndpoint
+from tests.support.registry_client import RegistryClient
+from tests.support.server import running_server
 
 
 def require(what: str, available: bool) -> None:
@@ -85,33 +86,34 @@ def oci_images(tmp_path_factory: pytest.TempPathFactory) -> ImageSet:
     )
 
 
-@pytest.fixture(scope="session", params=["htpasswd", "token"], ids=["basic", "bearer"])
-def peer_registry(
+@pytest.fixture(scope="session", params=DATABASES)
+def acp_registry(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RegistryEndpoint]:
-    """CNCF Distribution on a free port, once challenging with Basic (htpasswd) and
-    once with Bearer (the Docker token protocol our server speaks)."""
-    require_binaries("docker-registry", "htpasswd")
-    peer = DistributionRegistry(
-        tmp_path_factory.mktemp(f"distribution-{request.param}"),
-        {PEER_USER: secrets.token_urlsafe(12)},
-        auth=request.param,
-    )
-    try:
-        yield peer.start()
-    finally:
-        peer.cleanup()
+) -> Iterator[AcpRegistry]:
+    """One acp-server for every client test of a database backend, with the namespaces,
+    accounts, ServiceAccount and bindings of `tests/support/acp_registry.py`."""
+    tmp = tmp_path_factory.mktemp(f"acp-registry-{request.param}")
+    with running_server(tmp, database=request.param) as server:
+        yield prepare(server, tmp)
 
 
 @pytest.fixture(scope="session")
-def registry(peer_registry: RegistryEndpoint) -> RegistryEndpoint:
-    """The registry client tests talk to; override to test another server."""
-    return peer_registry
+def registry(acp_registry: AcpRegistry) -> RegistryEndpoint:
+    """A user with a password, bound to push (and delete) in namespace `e2e`."""
+    return acp_registry.pusher
+
+
+@pytest.fixture(scope="session")
+def registry_sa(acp_registry: AcpRegistry) -> RegistryEndpoint:
+    """A ServiceAccount token as the password, bound to push in namespace `e2e`."""
+    return acp_registry.serviceaccount
 
 
 @pytest.fixture
-def registry_http(registry: RegistryEndpoint) -> RegistryHttp:
-    return RegistryHttp(registry)
+def registry_http(registry: RegistryEndpoint) -> Iterator[RegistryClient]:
+    """Raw /v2/ requests with `registry`'s credentials, to check what a client stored."""
+    with RegistryClient(registry.url, basic=(registry.username, registry.password)) as client:
+        yield client
 
 
 @pytest.fixture

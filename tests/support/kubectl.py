@@ -22,7 +22,7 @@ def write_kubeconfig(
 
     The server must serve HTTPS: kubectl sends no credentials to an `http://` server.
     """
-    assert server.tls_cert is not None, "kubectl only sends tokens over HTTPS"
+    assert server.tls_ca is not None, "kubectl only sends tokens over HTTPS"
     config = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -31,7 +31,7 @@ def write_kubeconfig(
                 "name": cluster,
                 "cluster": {
                     "server": f"{server.url}/kubernetes/{cluster}",
-                    "certificate-authority": str(server.tls_cert),
+                    "certificate-authority": str(server.tls_ca),
                 },
             }
         ],

@@ -1,13 +1,22 @@
 """A `nerdctl` command for tests, carried out by podman.
 
-nerdctl is not packaged for this machine; podman has the same Docker-style command lines for
-what the seed page uses (`login -u -p`, `pull`, `tag`, `push`), so the seed's nerdctl lines
-run exactly as printed and a real OCI client does the transfers. Like nerdctl, plain HTTP is
-allowed for the loopback registries the test names, and the global `--insecure-registry`
-flag turns TLS verification off. Hosts can be mapped to local registries
-(`remote.registry.io` → a local peer), the way a registry mirror would.
+nerdctl is not packaged for this machine. podman has the same Docker-style command lines for
+everything the seed page runs (`login -u -p`, `--insecure-registry`, `pull`, `tag`, `push`),
+so the page's nerdctl lines run exactly as printed and a real OCI client does the transfers.
+What differs from nerdctl, and why it does not weaken the test:
 
-`install(bin_dir, work_dir, insecure_hosts, host_map)` writes the `nerdctl` executable.
+- The registry client is containers/image (podman's), not containerd's resolver. The
+  containerd resolver that nerdctl uses is tested on its own with `ctr` in
+  `tests/e2e/test_clients.py` (push and pull with `--user` over plain HTTP).
+- Like nerdctl, plain HTTP is allowed for the loopback registries the test names; the
+  global `--insecure-registry` flag becomes podman's `--tls-verify=false`.
+- `remote.registry.io` is mapped to a local registry in podman's registries.conf, as
+  nerdctl would map it with a `hosts.toml` mirror entry.
+- Any command or global flag the page does not use is refused with an error, so the shim
+  cannot quietly accept something nerdctl would not.
+
+`install(bin_dir, work_dir, insecure_hosts, host_map)` writes the `nerdctl` executable;
+`remove(work_dir)` deletes its storage.
 """
 
 from __future__ import annotations
@@ -17,6 +26,8 @@ import stat
 import sys
 from pathlib import Path
 
+from tests.support.procs import remove_tree, short_tmpdir
+
 GLOBAL_FLAGS_WITHOUT_VALUE = {"--insecure-registry", "--debug"}
 
 
@@ -24,12 +35,18 @@ def _podman_args(work: Path) -> list[str]:
     return [
         "podman",
         "--root", str(work / "root"),
-        "--runroot", str(work / "run"),
+        "--runroot", _runroot(work).read_text(),
         "--tmpdir", str(work / "tmp"),
         "--storage-driver", "vfs",
         "--cgroup-manager", "cgroupfs",
         "--events-backend", "none",
     ]  # fmt: skip
+
+
+def _runroot(work: Path) -> Path:
+    """The file naming the run root: podman refuses run roots longer than 50 characters,
+    so it lives under /tmp rather than in `work`."""
+    return work / "runroot"
 
 
 def translate(argv: list[str], work: Path) -> list[str]:
@@ -82,9 +99,12 @@ def main() -> None:
 def install(
     bin_dir: Path, work: Path, insecure_hosts: list[str], host_map: dict[str, str] | None = None
 ) -> Path:
-    """Write `bin_dir/nerdctl`; returns its path. Put `bin_dir` first on PATH."""
-    for sub in ("root", "run", "tmp"):
+    """Write `bin_dir/nerdctl`; returns its path. Put `bin_dir` first on PATH; `remove` the
+    storage afterwards."""
+    for sub in ("root", "tmp"):
         (work / sub).mkdir(parents=True, exist_ok=True)
+    if not _runroot(work).exists():
+        _runroot(work).write_text(str(short_tmpdir("nerdctl-")))
     lines = ["unqualified-search-registries = []", ""]
     for host in insecure_hosts:
         lines += ["[[registry]]", f'location = "{host}"', "insecure = true", ""]
@@ -110,6 +130,13 @@ def install(
     )
     script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return script
+
+
+def remove(work: Path) -> None:
+    """Delete the storage and run root that `install` set up."""
+    if _runroot(work).exists():
+        remove_tree(Path(_runroot(work).read_text()))
+    remove_tree(work)
 
 
 if __name__ == "__main__":

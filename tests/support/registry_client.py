@@ -111,8 +111,27 @@ def make_artifact(
     return json.dumps(manifest).encode(), empty
 
 
+@dataclass(frozen=True)
+class StoredManifest:
+    """A manifest exactly as the registry serves it."""
+
+    body: bytes
+    media_type: str
+
+    @property
+    def digest(self) -> str:
+        return sha256(self.body)
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
 class RegistryClient:
-    """Requests against /v2/ with fixed credentials (Basic, Bearer, or none)."""
+    """Requests against /v2/ with fixed credentials (Basic, Bearer, or none).
+
+    It shares no code with the OCI clients under test, so client tests check with it what a
+    client really stored (`stored_manifest`, `blob_exists`).
+    """
 
     def __init__(
         self,
@@ -188,6 +207,17 @@ class RegistryClient:
             else {"Accept": ", ".join([OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST])}
         )
         return self.http.get(f"/v2/{repo}/manifests/{reference}", headers=headers)
+
+    def stored_manifest(self, repo: str, reference: str) -> StoredManifest | None:
+        """The manifest as served, or None if the registry says 404."""
+        response = self.manifest(repo, reference)
+        if response.status_code == 404:
+            return None
+        assert response.status_code == 200, f"GET {repo}:{reference}: {response.text}"
+        return StoredManifest(response.content, response.headers.get("Content-Type", ""))
+
+    def blob_exists(self, repo: str, digest: str) -> bool:
+        return self.head_blob(repo, digest).status_code == 200
 
     def push_image(self, repo: str, tag: str, image: Image) -> httpx.Response:
         for blob in image.blobs:

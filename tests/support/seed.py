@@ -1,6 +1,10 @@
-"""Write namespaces, role bindings, ServiceAccounts and image metadata straight into a running
-server's database, the way the server itself stores them (cache generations included), so
-tests of the metadata API and `ac` can set up thousands of tags in a second."""
+"""Bulk rows for volume: namespaces, role bindings and image metadata written straight into a
+running server's database, the way the server itself stores them (cache generations
+included), so that thousands of tags exist in a second (`ac get images` over many pages,
+`bench/cli_get_images.py`).
+
+The manifests are not pullable images (no blobs). Tests whose point is an API create their
+state through it instead (`tests/support/platform.py`)."""
 
 from __future__ import annotations
 
@@ -16,15 +20,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from acp.auth.keys import load_key_ring
 from acp.db import objects, tables
 from acp.db.bootstrap import cluster_ids
 from acp.db.engine import Database
 from acp.db.generations import Generations
 from acp.server.settings import Settings
+from tests.support.platform import rolebinding
 from tests.support.server import RunningServer
 
-RBAC = "rbac.authorization.k8s.io"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 
@@ -93,14 +96,6 @@ class Seeder:
     def namespace(self, name: str, cluster: str = "global") -> None:
         self._create(cluster, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
 
-    def serviceaccount(self, namespace: str, name: str, cluster: str = "global") -> str:
-        body = {
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
-            "metadata": {"name": name, "namespace": namespace},
-        }
-        return str(self._create(cluster, body)["metadata"]["uid"])
-
     def bind(
         self,
         namespace: str,
@@ -112,59 +107,10 @@ class Seeder:
         name: str = "",
         cluster: str = "global",
     ) -> None:
-        subjects: list[dict[str, str]] = []
-        if user:
-            subjects.append({"kind": "User", "apiGroup": RBAC, "name": user})
-        if group:
-            subjects.append({"kind": "Group", "apiGroup": RBAC, "name": group})
-        if serviceaccount:
-            subjects.append(
-                {
-                    "kind": "ServiceAccount",
-                    "namespace": serviceaccount[0],
-                    "name": serviceaccount[1],
-                }
-            )
-        body = {
-            "apiVersion": f"{RBAC}/v1",
-            "kind": "RoleBinding",
-            "metadata": {
-                "name": name or f"{role.replace(':', '-')}-{user or group or 'sa'}",
-                "namespace": namespace,
-            },
-            "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": role},
-            "subjects": subjects,
-        }
+        body = rolebinding(
+            namespace, role, user=user, group=group, serviceaccount=serviceaccount, name=name
+        )
         self._create(cluster, body)
-
-    def serviceaccount_token(
-        self, namespace: str, name: str, uid: str, cluster: str = "global", seconds: int = 3600
-    ) -> str:
-        """A token signed like the TokenRequest API signs them."""
-
-        async def work(db: Database) -> str:
-            async with db.read() as conn:
-                keys = await load_key_ring(conn)
-            now = int(datetime.now(UTC).timestamp())
-            issuer = f"{self._base_url}/kubernetes/{cluster}"
-            claims = {
-                "iss": issuer,
-                "sub": f"system:serviceaccount:{namespace}:{name}",
-                "aud": [issuer],
-                "iat": now,
-                "nbf": now,
-                "exp": now + seconds,
-                "jti": hashlib.sha256(f"{now}{name}{uid}".encode()).hexdigest()[:16],
-                "kubernetes.io": {
-                    "namespace": namespace,
-                    "serviceaccount": {"name": name, "uid": uid},
-                },
-                "acp.io": {"cluster": cluster},
-            }
-            return keys.sign(claims)
-
-        token: str = self._run(work)
-        return token
 
     # --- image metadata ----------------------------------------------------------------------
 
@@ -258,40 +204,6 @@ class Seeder:
         if new:
             await conn.execute(m.insert(), list(new.values()))
         return await current()
-
-    def tag_names(self, namespace: str, repository: str, cluster: str = "global") -> list[str]:
-        async def work(db: Database) -> list[str]:
-            r, t = tables.repositories, tables.tags
-            async with db.read() as conn:
-                ids = await cluster_ids(conn)
-                rows = await conn.execute(
-                    sa.select(t.c.name)
-                    .select_from(t.join(r, t.c.repository_id == r.c.id))
-                    .where(r.c.cluster_id == ids[cluster], r.c.name == f"{namespace}/{repository}")
-                    .order_by(t.c.name)
-                )
-                return [row[0] for row in rows]
-
-        names: list[str] = self._run(work)
-        return names
-
-    def manifest_digests(
-        self, namespace: str, repository: str, cluster: str = "global"
-    ) -> list[str]:
-        async def work(db: Database) -> list[str]:
-            r, m = tables.repositories, tables.manifests
-            async with db.read() as conn:
-                ids = await cluster_ids(conn)
-                rows = await conn.execute(
-                    sa.select(m.c.digest)
-                    .select_from(m.join(r, m.c.repository_id == r.c.id))
-                    .where(r.c.cluster_id == ids[cluster], r.c.name == f"{namespace}/{repository}")
-                    .order_by(m.c.digest)
-                )
-                return [row[0] for row in rows]
-
-        digests: list[str] = self._run(work)
-        return digests
 
 
 def unique(prefix: str) -> str:

@@ -62,9 +62,11 @@ class RunningServer:
     extra_args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     admin_password: str = ADMIN_PASSWORD
-    # Serve HTTPS with this certificate (kubectl sends credentials over HTTPS only).
+    # Serve HTTPS with this certificate (kubectl sends credentials over HTTPS only), issued
+    # by the CA in `tls_ca`, which clients trust.
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    tls_ca: Path | None = None
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -81,7 +83,7 @@ class RunningServer:
     @property
     def verify(self) -> ssl.SSLContext | bool:
         """What HTTP clients verify the server with: its own certificate under TLS."""
-        return ssl.create_default_context(cafile=self.tls_cert) if self.tls_cert else True
+        return ssl.create_default_context(cafile=self.tls_ca) if self.tls_ca else True
 
     # --- process control ---------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acp.auth.passwords import hash_password, password_problem
 from acp.db import tables
-from acp.db.engine import touch
+from acp.db.engine import touch, utc
 
 # Recognisable by secret scanners: "acps_" + 43 url-safe characters.
 SESSION_TOKEN_PREFIX = "acps_"
@@ -107,13 +107,8 @@ def _user(row: Any) -> User:
         password_hash=row.password_hash,
         disabled=bool(row.disabled),
         groups=tuple(row.groups or ()),
-        created_at=_aware(row.created_at),
+        created_at=utc(row.created_at),
     )
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite returns naive datetimes; everything here is stored in UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def get_user(conn: AsyncConnection, username: str) -> User | None:
@@ -232,7 +227,7 @@ async def find_session(conn: AsyncConnection, token: str) -> Session | None:
     ).first()
     if row is None or row.revoked_at is not None or row.disabled:
         return None
-    expires_at = _aware(row.expires_at)
+    expires_at = utc(row.expires_at)
     if expires_at <= datetime.now(UTC):
         return None
     return Session(row.session_id, _user(row), expires_at)
@@ -250,7 +245,7 @@ async def session_is_live(conn: AsyncConnection, session_id: int) -> bool:
         row is not None
         and row.revoked_at is None
         and not row.disabled
-        and _aware(row.expires_at) > datetime.now(UTC)
+        and utc(row.expires_at) > datetime.now(UTC)
     )
 
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acp.db import tables
-from acp.db.engine import Database
+from acp.db.engine import Database, utc
 
 f = tables.login_failures
 
@@ -32,12 +32,6 @@ class Throttled(Exception):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"too many failed logins; try again in {retry_after} seconds")
         self.retry_after = retry_after
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class LoginThrottle:
@@ -68,7 +62,7 @@ class LoginThrottle:
         waits = [
             (until - now).total_seconds()
             for _key, blocked in rows
-            if (until := _aware(blocked)) is not None and until > now
+            if blocked is not None and (until := utc(blocked)) > now
         ]
         if waits:
             raise Throttled(max(1, int(max(waits)) + 1))
@@ -91,7 +85,7 @@ class LoginThrottle:
                 sa.select(f.c.failures, f.c.window_start).where(f.c.key == key).with_for_update()
             )
         ).first()
-        started = _aware(row.window_start) if row is not None else None
+        started = utc(row.window_start) if row is not None and row.window_start else None
         if row is None or started is None or started + self.policy.window < now:
             failures, window_start = 1, now
         else:

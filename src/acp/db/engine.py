@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,6 +20,13 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from acp.db.generations import Generations
+
+
+def utc(moment: datetime) -> datetime:
+    """A stored time as an aware UTC datetime: every time is stored in UTC, and SQLite hands
+    them back naive."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",

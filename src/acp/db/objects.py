@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acp.db import tables
-from acp.db.engine import touch
+from acp.db.engine import touch, utc
 
 KubeObject = dict[str, Any]
 
@@ -33,10 +33,7 @@ class AlreadyExists(Exception):
 
 
 def kube_time(moment: datetime) -> str:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc(moment).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def generation_key(cluster: str, kind: str, namespace: str = "", name: str = "") -> str:
@@ -220,18 +217,3 @@ async def delete_namespaced(
     for body in removed:
         touch(conn, generation_key(cluster, body["kind"], namespace, body["metadata"]["name"]))
     return removed
-
-
-async def delete_repositories(conn: AsyncConnection, cluster_id: int, namespace: str) -> int:
-    """Remove the registry repositories of a namespace (used when the namespace goes).
-
-    Manifests, tags, uploads and blob links go with them (foreign keys cascade); the blobs
-    themselves stay for garbage collection, as other repositories may share them.
-    """
-    result = await conn.execute(
-        tables.repositories.delete().where(
-            tables.repositories.c.cluster_id == cluster_id,
-            tables.repositories.c.namespace == namespace,
-        )
-    )
-    return int(result.rowcount or 0)

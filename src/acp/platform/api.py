@@ -11,44 +11,14 @@ from acp.auth import accounts
 from acp.auth.http import identify
 from acp.auth.identity import Identity
 from acp.auth.resolver import Unauthenticated
-from acp.auth.throttle import Throttled
 from acp.platform.openapi import OPENAPI
 from acp.rbac.attributes import Attributes
+from acp.server.api_errors import ApiError, error_middleware
 from acp.server.context import AppContext, context
 from acp.server.middleware import request_id
 
 USER_API_GROUP = "user.acp.io"
 MAX_BODY = 64 * 1024
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
-
-
-def error_response(exc: ApiError) -> web.Response:
-    return web.json_response(
-        {"error": {"code": exc.code, "message": exc.message}},
-        status=exc.status,
-        headers=exc.headers,
-    )
-
-
-@web.middleware
-async def _api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ApiError as exc:
-        return error_response(exc)
-    except Unauthenticated as exc:
-        return error_response(
-            ApiError(401, "UNAUTHORIZED", str(exc), {"WWW-Authenticate": 'Bearer realm="acp"'})
-        )
-    except Throttled as exc:
-        return error_response(
-            ApiError(429, "TOO_MANY_REQUESTS", str(exc), {"Retry-After": str(exc.retry_after)})
-        )
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
@@ -333,7 +303,7 @@ async def openapi(_request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     from acp.platform import audit_api
 
-    api = web.Application(middlewares=[_api_errors])
+    api = web.Application(middlewares=[error_middleware()])
     api.router.add_get("/audit", audit_api.list_events)
     api.router.add_post("/login", login)
     api.router.add_post("/logout", logout)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 
 from acp.db import tables
-from acp.db.engine import Database
+from acp.db.engine import Database, utc
 
 r = tables.repositories
 t = tables.tags
@@ -56,8 +56,9 @@ class Inventory:
         limit: int = 500,
         after: tuple[str, str] | None = None,
     ) -> ImagePage:
-        """Tagged images of `namespaces` (None: every namespace), ordered by repository and
-        tag; `after` = (repository, tag) of the previous page's last row. One query."""
+        """Tagged images of `namespaces` (None: every namespace), ordered by namespace,
+        repository and tag; `after` = (repository, tag) of the previous page's last row.
+        One query."""
         limit = max(1, min(limit, MAX_PAGE))
         if namespaces is not None and not namespaces:
             return ImagePage([], None)
@@ -80,8 +81,13 @@ class Inventory:
         if namespaces is not None:
             query = query.where(r.c.namespace.in_(sorted(namespaces)))
         if after is not None:
-            query = query.where(sa.tuple_(r.c.name, t.c.name) > sa.tuple_(*after))
-        query = query.order_by(r.c.name, t.c.name).limit(limit + 1)
+            # Namespace first, as people read the list ("a" before "a-b", although
+            # "a-b/x" < "a/x"); the repository name starts with its namespace.
+            namespace = after[0].partition("/")[0]
+            query = query.where(
+                sa.tuple_(r.c.namespace, r.c.name, t.c.name) > sa.tuple_(namespace, *after)
+            )
+        query = query.order_by(r.c.namespace, r.c.name, t.c.name).limit(limit + 1)
         async with self._db.read() as conn:
             rows = (await conn.execute(query)).all()
         items = [
@@ -93,15 +99,11 @@ class Inventory:
                 media_type=row.media_type,
                 artifact_type=row.artifact_type,
                 size=int(row.total_size),
-                created=_aware(row.created_at),
-                tagged=_aware(row.updated_at),
+                created=utc(row.created_at),
+                tagged=utc(row.updated_at),
                 platforms=list(row.platforms or []),
             )
             for row in rows[:limit]
         ]
         more = len(rows) > limit
         return ImagePage(items, (items[-1].repository, items[-1].tag) if more else None)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -4,17 +4,24 @@ What `ac get images` and `ac delete images` talk to:
 
 - `GET  /info`: the cluster this endpoint serves and its registry addresses.
 - `GET  /images?namespace=&limit=&continue=`: tagged images in the namespaces the caller may
-  pull from (or one namespace), one SQL query per page.
+  pull from (or one namespace), one SQL query per page (`Inventory.list_images`).
 - `DELETE /namespaces/{ns}/repositories/{name}/tags/{tag}[?dryRun=true]`: that tag only.
 - `DELETE /namespaces/{ns}/repositories/{name}/manifests/{digest}[?dryRun=true]`: the manifest
   and the tags that pointed at it.
 
 Errors are `{"error": {"code", "message"}}` like the platform API. A caller without permission
 in a namespace gets 403 whether or not the namespace or image exists.
+
+The handlers only translate: listing and deleting are the OCI registry's own services
+(`acp.registry.routes.registry(request)`), so a tag deleted here is gone for OCI clients at
+once, with the same audit record and cache invalidation as a `DELETE /v2/…/manifests/<tag>`.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from typing import Any
 
 from aiohttp import web
@@ -22,20 +29,16 @@ from aiohttp import web
 from acp import __version__
 from acp.auth.http import identify
 from acp.auth.identity import Identity
-from acp.auth.resolver import Unauthenticated
-from acp.auth.throttle import Throttled
-from acp.db.engine import touch
-from acp.rbac.attributes import (
-    Attributes,
-    registry_delete_manifest,
-    registry_delete_tag,
-    registry_list,
-    registry_pull,
-)
-from acp.registry import images
-from acp.registry.repositories import generation_key
+from acp.db.objects import kube_time
+from acp.rbac.attributes import registry_list
+from acp.registry import access, errors, names
+from acp.registry.actor import Actor
+from acp.registry.inventory import ImageRecord
+from acp.registry.routes import registry
+from acp.server.api_errors import CHALLENGE, ApiError, error_middleware
 from acp.server.context import AppContext, context
 from acp.server.middleware import request_cluster, request_id
+from acp.storage import digests
 
 PREFIX = "/api/registry/v1"
 API_VERSION = "registry.acp.io/v1"
@@ -46,29 +49,6 @@ LIST_ROLES = "system:image-puller (or view, edit, admin)"
 DELETE_ROLES = "system:image-deleter (or edit, admin)"
 
 
-class MetadataError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
-
-
-@web.middleware
-async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except MetadataError as exc:
-        status, code, message, headers = exc.status, exc.code, exc.message, exc.headers
-    except Unauthenticated as exc:
-        status, code, message = 401, "UNAUTHORIZED", str(exc)
-        headers = {"WWW-Authenticate": 'Bearer realm="acp"'}
-    except Throttled as exc:
-        status, code, message = 429, "TOO_MANY_REQUESTS", str(exc)
-        headers = {"Retry-After": str(exc.retry_after)}
-    return web.json_response(
-        {"error": {"code": code, "message": message}}, status=status, headers=headers
-    )
-
-
 def _who(identity: Identity) -> str:
     if identity.is_anonymous:
         return "anonymous requests"
@@ -77,15 +57,15 @@ def _who(identity: Identity) -> str:
     return f"user {identity.username!r}"
 
 
-def _forbidden(identity: Identity, action: str, namespace: str, roles: str) -> MetadataError:
+def _forbidden(identity: Identity, action: str, namespace: str, roles: str) -> ApiError:
     if identity.is_anonymous:
-        return MetadataError(
+        return ApiError(
             401,
             "UNAUTHORIZED",
             f"log in to {action} in namespace {namespace!r}",
-            {"WWW-Authenticate": 'Bearer realm="acp"'},
+            dict(CHALLENGE),
         )
-    return MetadataError(
+    return ApiError(
         403,
         "FORBIDDEN",
         f"{_who(identity)} may not {action} in namespace {namespace!r}: this needs the role "
@@ -93,17 +73,19 @@ def _forbidden(identity: Identity, action: str, namespace: str, roles: str) -> M
     )
 
 
+def _invalid(message: str) -> ApiError:
+    return ApiError(400, "INVALID", message)
+
+
 def _namespace(value: str) -> str:
-    if not images.NAMESPACE_RE.fullmatch(value):
-        raise MetadataError(400, "INVALID", f"{value!r} is not a valid namespace name")
+    if not names.NAMESPACE_RE.fullmatch(value):
+        raise _invalid(f"{value!r} is not a valid namespace name")
     return value
 
 
-async def _require_namespace(ctx: AppContext, cluster: str, namespace: str) -> None:
-    async with ctx.db.read() as conn:
-        exists = await images.namespace_exists(conn, ctx.cluster_ids[cluster], namespace)
-    if not exists:
-        raise MetadataError(
+async def _require_namespace(request: web.Request, cluster: str, namespace: str) -> None:
+    if not await registry(request).repositories.namespace_exists(cluster, namespace):
+        raise ApiError(
             404,
             "NAMESPACE_NOT_FOUND",
             f"namespace {namespace!r} does not exist in cluster {cluster!r}",
@@ -115,7 +97,7 @@ def _limit(request: web.Request) -> int:
     if not raw:
         return DEFAULT_LIMIT
     if not raw.isdigit() or not 0 < int(raw) <= MAX_LIMIT:
-        raise MetadataError(400, "INVALID", f"limit must be a number from 1 to {MAX_LIMIT}")
+        raise _invalid(f"limit must be a number from 1 to {MAX_LIMIT}")
     return int(raw)
 
 
@@ -125,7 +107,45 @@ def _dry_run(request: web.Request) -> bool:
         return False
     if raw.lower() in ("true", "all"):
         return True
-    raise MetadataError(400, "INVALID", "dryRun must be true or false")
+    raise _invalid("dryRun must be true or false")
+
+
+# --- continue tokens: the (repository, tag) a page ended at ----------------------------------
+
+
+def encode_continue(after: tuple[str, str]) -> str:
+    raw = json.dumps(list(after), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_continue(token: str) -> tuple[str, str]:
+    """Raises ApiError for a token this server did not hand out."""
+    try:
+        value = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, binascii.Error):
+        value = None
+    if not (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, str) for v in value)
+        and "/" in value[0]
+    ):
+        raise _invalid("the continue token is not valid; start again without it")
+    return value[0], value[1]
+
+
+def image_item(record: ImageRecord) -> dict[str, Any]:
+    return {
+        "namespace": record.namespace,
+        # The path inside the namespace: "my-app" of "my-ns/my-app".
+        "repository": record.repository[len(record.namespace) + 1 :],
+        "tag": record.tag,
+        "digest": record.digest,
+        "mediaType": record.media_type,
+        "size": record.size,
+        "created": kube_time(record.created),
+        "platforms": list(record.platforms),
+    }
 
 
 # --- handlers --------------------------------------------------------------------------------
@@ -148,8 +168,9 @@ async def info(request: web.Request) -> web.Response:
 
 
 async def _visible_namespaces(ctx: AppContext, identity: Identity, cluster: str) -> set[str] | None:
-    """Namespaces whose images the caller may list: pull or `list images` there."""
-    pull = await ctx.authorizer.namespaces_allowing(identity, registry_pull(""), cluster)
+    """Namespaces whose images the caller may list (None: every one): where it may pull, as
+    the OCI registry decides it (public namespaces included), or `list images`."""
+    pull = await access.pullable_namespaces(ctx.authorizer, identity, cluster)
     if pull is None:
         return None
     listing = await ctx.authorizer.namespaces_allowing(identity, registry_list(""), cluster)
@@ -163,124 +184,103 @@ async def list_images(request: web.Request) -> web.Response:
     cluster = request_cluster(request)
     identity = await identify(request, cluster=cluster)
     limit = _limit(request)
-    try:
-        after = (
-            images.Cursor.decode(request.query["continue"])
-            if request.query.get("continue")
-            else None
-        )
-    except images.InvalidCursor as exc:
-        raise MetadataError(400, "INVALID", f"{exc}; start again without it") from exc
+    token = request.query.get("continue", "")
+    after = decode_continue(token) if token else None
     namespace = request.query.get("namespace", "")
-    namespaces: set[str] | None
+    visible = await _visible_namespaces(ctx, identity, cluster)
+    namespaces: set[str] | None = visible
     if namespace:
         _namespace(namespace)
-        allowed = await ctx.authorizer.allowed(
-            identity, registry_pull(namespace), cluster
-        ) or await ctx.authorizer.allowed(identity, registry_list(namespace), cluster)
-        if not allowed:
+        if visible is not None and namespace not in visible:
             raise _forbidden(identity, "list images", namespace, LIST_ROLES)
-        await _require_namespace(ctx, cluster, namespace)
+        await _require_namespace(request, cluster, namespace)
         namespaces = {namespace}
-    else:
-        namespaces = await _visible_namespaces(ctx, identity, cluster)
-    async with ctx.db.read() as conn:
-        records, cursor = await images.list_images(
-            conn, ctx.cluster_ids[cluster], namespaces, after=after, limit=limit
-        )
+    page = await registry(request).inventory.list_images(
+        cluster, namespaces, limit=limit, after=after
+    )
     return web.json_response(
         {
             "apiVersion": API_VERSION,
             "kind": "ImageList",
             "metadata": {
-                "continue": cursor.encode() if cursor else "",
+                "continue": encode_continue(page.next_after) if page.next_after else "",
                 "cluster": cluster,
                 "registryHost": ctx.registry_host(cluster),
             },
-            "items": [record.to_api() for record in records],
+            "items": [image_item(record) for record in page.items],
         }
     )
+
+
+def _target(request: web.Request, *, by_digest: bool) -> tuple[names.RepositoryName, str]:
+    """The repository and the tag or digest named by the path; 400 when malformed."""
+    namespace = _namespace(request.match_info["namespace"])
+    name = request.match_info["name"]
+    try:
+        repository = names.parse_repository(f"{namespace}/{name}")
+    except names.InvalidName as exc:
+        raise _invalid(f"{name!r} is not a valid repository name: {exc}") from exc
+    reference = request.match_info["digest" if by_digest else "tag"]
+    if by_digest:
+        try:
+            digests.parse(reference)
+        except digests.DigestError as exc:
+            raise _invalid(f"{reference!r} is not a valid digest: {exc}") from exc
+    elif not names.is_tag(reference):
+        raise _invalid(f"{reference!r} is not a valid tag")
+    return repository, reference
 
 
 async def _delete(request: web.Request, *, by_digest: bool) -> web.Response:
     ctx = context(request)
     cluster = request_cluster(request)
     identity = await identify(request, cluster=cluster)
-    namespace = _namespace(request.match_info["namespace"])
-    name = request.match_info["name"]
-    reference = request.match_info["digest" if by_digest else "tag"]
-    if not images.REPOSITORY_RE.fullmatch(name):
-        raise MetadataError(400, "INVALID", f"{name!r} is not a valid repository name")
-    pattern = images.DIGEST_RE if by_digest else images.TAG_RE
-    if not pattern.fullmatch(reference):
-        what = "digest (sha256:<64 hex>)" if by_digest else "tag"
-        raise MetadataError(400, "INVALID", f"{reference!r} is not a valid {what}")
+    repository, reference = _target(request, by_digest=by_digest)
+    namespace = repository.namespace
     dry_run = _dry_run(request)
-    attrs: Attributes = (registry_delete_manifest if by_digest else registry_delete_tag)(
-        namespace, name
-    )
-    action = "delete images" if by_digest else "delete image tags"
-    if not await ctx.authorizer.allowed(identity, attrs, cluster):
+    need = (access.delete_manifest if by_digest else access.delete_tag)(repository)
+    shown = f"{repository.path}{'@' if by_digest else ':'}{reference}"
+    if not await access.allowed(ctx.authorizer, identity, cluster, need):
         await ctx.audit.record(
             actor=identity.username,
-            action="image.delete",
+            action="registry.manifest.delete" if by_digest else "registry.tag.delete",
             outcome="denied",
             cluster=cluster,
             namespace=namespace,
-            resource=attrs.resource,
-            name=f"{name}{'@' if by_digest else ':'}{reference}",
+            resource=need.attributes.resource,
+            name=shown[len(namespace) + 1 :],
             request_id=request_id(request),
         )
+        action = "delete images" if by_digest else "delete image tags"
         raise _forbidden(identity, action, namespace, DELETE_ROLES)
-    await _require_namespace(ctx, cluster, namespace)
-    repository = f"{namespace}/{name}"
-    cluster_id = ctx.cluster_ids[cluster]
+    await _require_namespace(request, cluster, namespace)
+    services = registry(request)
+    repo = services.repositories.repo(cluster, repository)
+    actor = Actor(identity.username, request_id(request))
+    remaining: tuple[str, ...] = ()
     try:
-        if dry_run:
-            async with ctx.db.read() as conn:
-                if by_digest:
-                    _, plan = await images.plan_manifest_deletion(
-                        conn, cluster_id, repository, reference
-                    )
-                else:
-                    _, plan = await images.plan_tag_deletion(
-                        conn, cluster_id, repository, reference
-                    )
+        if by_digest:
+            manifest = await services.manifests.delete(repo, reference, actor, dry_run=dry_run)
+            digest, deleted_tags = manifest.digest, manifest.tags
         else:
-            async with ctx.db.write() as conn:
-                if by_digest:
-                    plan = await images.delete_manifest(conn, cluster_id, repository, reference)
-                else:
-                    plan = await images.delete_tag(conn, cluster_id, repository, reference)
-                # The registry's per-worker manifest cache must stop serving what went.
-                touch(conn, generation_key(cluster, repository))
-                await ctx.audit.record(
-                    actor=identity.username,
-                    action="image.delete",
-                    cluster=cluster,
-                    namespace=namespace,
-                    resource=attrs.resource,
-                    name=f"{name}{'@' if by_digest else ':'}{reference}",
-                    request_id=request_id(request),
-                    details={"digest": plan.digest, "tags": list(plan.deleted_tags)},
-                    conn=conn,
-                )
-    except images.NotFound as exc:
-        raise MetadataError(404, "NOT_FOUND", str(exc)) from exc
-    except images.Conflict as exc:
-        raise MetadataError(409, "CONFLICT", str(exc)) from exc
+            tag = await services.tags.delete(repo, reference, actor, dry_run=dry_run)
+            digest, deleted_tags, remaining = tag.digest, (tag.tag,), tag.siblings
+    except errors.RegistryError as exc:
+        if exc.status != 404:
+            raise
+        raise ApiError(404, "NOT_FOUND", f"{shown} does not exist") from exc
     return web.json_response(
         {
             "apiVersion": API_VERSION,
             "kind": "ImageDeletion",
             "dryRun": dry_run,
             "namespace": namespace,
-            "repository": name,
+            "repository": repository.name,
             "reference": reference,
-            "digest": plan.digest,
-            "deletedTags": list(plan.deleted_tags),
-            "manifestDeleted": plan.manifest_deleted,
-            "remainingTags": list(plan.remaining_tags),
+            "digest": digest,
+            "deletedTags": list(deleted_tags),
+            "manifestDeleted": by_digest,
+            "remainingTags": list(remaining),
         }
     )
 
@@ -294,7 +294,7 @@ async def delete_manifest(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    api = web.Application(middlewares=[_errors])
+    api = web.Application(middlewares=[error_middleware()])
     api.router.add_get("/info", info)
     api.router.add_get("/images", list_images)
     base = "/namespaces/{namespace}/repositories/{name:.+}"

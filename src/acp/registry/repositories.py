@@ -129,32 +129,24 @@ async def _namespace_row_exists(conn: AsyncConnection, cluster_id: int, namespac
 async def purge_namespace(
     conn: AsyncConnection, cluster: str, cluster_id: int, namespace: str
 ) -> list[str]:
-    """Remove every repository of a namespace that is being deleted (their blobs stay on
-    disk until garbage collection). Returns the removed repository names."""
-    names = [
-        row[0]
-        for row in await conn.execute(
-            sa.select(r.c.name).where(r.c.cluster_id == cluster_id, r.c.namespace == namespace)
-        )
-    ]
+    """Remove every repository of a namespace that is being deleted, inside the transaction
+    that deletes it, so that a namespace created again with that name starts empty.
+
+    Manifests, tags and blob links go with their repository (foreign keys cascade); blob
+    content stays on disk for garbage collection, as other repositories may share it. Each
+    repository's generation key is bumped, so no worker serves a cached manifest of it.
+    Returns the removed repository names.
+    """
+    in_namespace = (r.c.cluster_id == cluster_id) & (r.c.namespace == namespace)
+    names = [row[0] for row in await conn.execute(sa.select(r.c.name).where(in_namespace))]
     if names:
-        ids = sa.select(r.c.id).where(r.c.cluster_id == cluster_id, r.c.namespace == namespace)
-        # Children first: SQLite enforces foreign keys but the order keeps PostgreSQL happy too.
-        await conn.execute(tables.tags.delete().where(tables.tags.c.repository_id.in_(ids)))
-        await conn.execute(
-            tables.manifests.delete().where(tables.manifests.c.repository_id.in_(ids))
-        )
-        await conn.execute(
-            tables.repository_blobs.delete().where(tables.repository_blobs.c.repository_id.in_(ids))
-        )
-        await conn.execute(
-            r.delete().where(r.c.cluster_id == cluster_id, r.c.namespace == namespace)
-        )
+        await conn.execute(r.delete().where(in_namespace))
         touch(conn, *(generation_key(cluster, name) for name in names))
+    # Uploads name their repository rather than reference it.
     await conn.execute(
         tables.uploads.delete().where(
             tables.uploads.c.cluster_id == cluster_id,
-            tables.uploads.c.repository.like(f"{namespace}/%"),
+            tables.uploads.c.repository.startswith(f"{namespace}/", autoescape=True),
         )
     )
     return names

@@ -37,6 +37,8 @@ class DeletedTag:
     tag: str
     # The manifest the tag pointed at (it stays).
     digest: str
+    # Other tags of the repository on that manifest (they stay too), in order.
+    siblings: tuple[str, ...] = ()
 
 
 class Tags:
@@ -65,16 +67,22 @@ class Tags:
         transaction = self._db.read() if dry_run else self._db.write()
         async with transaction as conn:
             repository_id = await self._repositories.require(conn, repo)
-            digest = (
+            row = (
                 await conn.execute(
-                    sa.select(m.c.digest)
+                    sa.select(m.c.id, m.c.digest)
                     .select_from(t.join(m, m.c.id == t.c.manifest_id))
                     .where(t.c.repository_id == repository_id, t.c.name == tag)
                 )
-            ).scalar()
-            if digest is None:
+            ).first()
+            if row is None:
                 raise errors.manifest_unknown(tag)
-            result = DeletedTag(repo.path, tag, digest)
+            manifest_id, digest = row
+            siblings = await conn.execute(
+                sa.select(t.c.name)
+                .where(t.c.manifest_id == manifest_id, t.c.name != tag)
+                .order_by(t.c.name)
+            )
+            result = DeletedTag(repo.path, tag, digest, tuple(name for (name,) in siblings))
             if dry_run:
                 return result
             await conn.execute(

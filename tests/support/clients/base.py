@@ -7,7 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
-from tests.support.peer import RegistryEndpoint
+from tests.support.endpoint import RegistryEndpoint
 from tests.support.procs import Result, private_env, run
 
 POLICY_JSON = '{"default": [{"type": "insecureAcceptAnything"}]}\n'
@@ -100,6 +100,33 @@ class ContainersImageClient(CliClient):
 
     def logout(self, registry: RegistryEndpoint) -> None:
         self.cli("logout", "--authfile", self.authfile, registry.host)
+
+
+class ContainersStorageClient(ContainersImageClient):
+    """podman and buildah: images kept in a private containers/storage, pushed with a
+    ``--digestfile`` because both re-compress layers (the source digest does not survive)."""
+
+    def _remote(self, registry: RegistryEndpoint | None) -> list[str]:
+        args = ["--authfile", str(self.authfile), "--signature-policy", str(self.policy)]
+        return args + (self.tls_args(registry) if registry is not None else [])
+
+    def push(self, image: str, registry: RegistryEndpoint, ref: str) -> str:
+        """Push local ``image`` to ``registry``/``ref``; returns the pushed manifest digest."""
+        digestfile = self.workdir / "digest"
+        digestfile.unlink(missing_ok=True)
+        self.cli(
+            "push",
+            "--quiet",
+            *self._remote(registry),
+            "--digestfile",
+            digestfile,
+            image,
+            f"docker://{registry.host}/{ref}",
+        )
+        return read_digest_file(digestfile)
+
+    def rmi(self, *images: str) -> None:
+        self.cli("rmi", "--force", *images)
 
 
 def read_digest_file(path: Path) -> str:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from tests.support.clients.base import ContainersImageClient, read_digest_file
-from tests.support.peer import RegistryEndpoint
+from tests.support.clients.base import ContainersStorageClient
+from tests.support.endpoint import RegistryEndpoint
 from tests.support.procs import CommandError, remove_tree, short_tmpdir
 
 
-class Buildah(ContainersImageClient):
+class Buildah(ContainersStorageClient):
     binary = "buildah"
 
     def __init__(self, workdir: Path) -> None:
@@ -25,10 +25,6 @@ class Buildah(ContainersImageClient):
             "--runroot", str(self.runroot),
             "--storage-driver", "overlay",
         ]  # fmt: skip
-
-    def _remote(self, registry: RegistryEndpoint | None) -> list[str]:
-        args = ["--authfile", str(self.authfile), "--signature-policy", str(self.policy)]
-        return args + (self.tls_args(registry) if registry is not None else [])
 
     def pull(self, source: str, registry: RegistryEndpoint | None = None) -> str:
         """Pull ``source`` (``docker://…`` with ``registry``, or ``docker-archive:PATH``);
@@ -65,24 +61,6 @@ class Buildah(ContainersImageClient):
             context,
         )  # fmt: skip
         return iidfile.read_text().strip()
-
-    def push(self, image: str, registry: RegistryEndpoint, ref: str) -> str:
-        """Push local ``image`` to ``registry``/``ref``; returns the pushed manifest digest."""
-        digestfile = self.workdir / "digest"
-        digestfile.unlink(missing_ok=True)
-        self.cli(
-            "push",
-            "--quiet",
-            *self._remote(registry),
-            "--digestfile",
-            digestfile,
-            image,
-            f"docker://{registry.host}/{ref}",
-        )
-        return read_digest_file(digestfile)
-
-    def rmi(self, *images: str) -> None:
-        self.cli("rmi", "--force", *images)
 
     def close(self) -> None:
         # Teardown goes on to the unmount even if the client cannot remove containers.

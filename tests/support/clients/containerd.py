@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.support.clients.base import CliClient
-from tests.support.peer import RegistryEndpoint
+from tests.support.endpoint import RegistryEndpoint
 from tests.support.procs import Daemon, remove_tree, require_binary, run, short_tmpdir
 
 # The CRI plugin would try to set up Kubernetes networking; the other disabled

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 from tests.support.clients.base import CliClient
-from tests.support.peer import RegistryEndpoint
+from tests.support.endpoint import RegistryEndpoint
 from tests.support.procs import Daemon, private_env, remove_tree, run, short_tmpdir
 
 # Loopback registries are plain HTTP; dockerd already trusts 127.0.0.0/8 but say so.

@@ -20,6 +20,7 @@ import oras.container
 import oras.oci
 import requests
 
+from tests.support.endpoint import RegistryEndpoint
 from tests.support.images import (
     OCI_INDEX,
     OCI_MANIFEST,
@@ -28,7 +29,6 @@ from tests.support.images import (
     Descriptor,
     OciLayout,
 )
-from tests.support.peer import RegistryEndpoint
 
 AuthBackend = Literal["basic", "token"]
 MANIFEST_ACCEPT = ", ".join(

@@ -6,8 +6,8 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from tests.support.clients.base import ContainersImageClient, read_digest_file
-from tests.support.peer import RegistryEndpoint
+from tests.support.clients.base import ContainersStorageClient
+from tests.support.endpoint import RegistryEndpoint
 from tests.support.procs import CommandError, remove_tree, short_tmpdir
 
 STORAGE_CONF = """\
@@ -27,7 +27,7 @@ runtime = "runc"
 RUN_ARGS = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--network", "none")
 
 
-class Podman(ContainersImageClient):
+class Podman(ContainersStorageClient):
     binary = "podman"
 
     def __init__(self, workdir: Path) -> None:
@@ -57,36 +57,10 @@ class Podman(ContainersImageClient):
             "--runtime", "runc",
         ]  # fmt: skip
 
-    def _remote(self, registry: RegistryEndpoint) -> list[str]:
-        return [
-            "--authfile", str(self.authfile),
-            "--signature-policy", str(self.policy),
-            *self.tls_args(registry),
-        ]  # fmt: skip
-
     def pull(self, registry: RegistryEndpoint, ref: str) -> str:
         """Pull ``registry``/``ref``; returns the local image id."""
         out = self.cli("pull", "--quiet", *self._remote(registry), f"{registry.host}/{ref}")
         return out.stdout.strip().splitlines()[-1]
-
-    def push(
-        self, image: str, registry: RegistryEndpoint, ref: str, *, format: str | None = None
-    ) -> str:
-        """Push local ``image`` to ``registry``/``ref``; returns the pushed manifest digest."""
-        digestfile = self.workdir / "digest"
-        digestfile.unlink(missing_ok=True)
-        fmt = ["--format", format] if format else []
-        self.cli(
-            "push",
-            "--quiet",
-            *self._remote(registry),
-            *fmt,
-            "--digestfile",
-            digestfile,
-            image,
-            f"docker://{registry.host}/{ref}",
-        )
-        return read_digest_file(digestfile)
 
     def load(self, archive: Path) -> str:
         """``podman load`` a docker-archive or oci-archive tar; returns its output."""
@@ -94,9 +68,6 @@ class Podman(ContainersImageClient):
 
     def tag(self, image: str, new_name: str) -> None:
         self.cli("tag", image, new_name)
-
-    def rmi(self, *images: str) -> None:
-        self.cli("rmi", "--force", *images)
 
     def image_digest(self, image: str) -> str:
         return self.cli("image", "inspect", "--format", "{{.Digest}}", image).stdout.strip()

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.clients.base import ContainersImageClient, read_digest_file
-from tests.support.peer import RegistryEndpoint
+from tests.support.endpoint import RegistryEndpoint
 
 
 class Skopeo(ContainersImageClient):
@@ -28,8 +28,11 @@ class Skopeo(ContainersImageClient):
         """``skopeo copy SRC DEST``; returns the digest written to the destination.
 
         ``registry`` supplies TLS options for whichever side is a ``docker://`` ref.
+        ``--preserve-digests``: as root, every containers/image client shares one blob-info
+        cache (/var/lib/containers/cache), and without it skopeo may swap a layer for a
+        re-compressed variant that podman pushed earlier, changing the manifest.
         """
-        args: list[str] = ["copy", "--authfile", str(self.authfile)]
+        args: list[str] = ["copy", "--preserve-digests", "--authfile", str(self.authfile)]
         if registry is not None:
             if src.startswith("docker://"):
                 args += self.tls_args(registry, "src-")

@@ -1,18 +1,21 @@
 """The service functions the registry metadata API (`ac get/delete images`) builds on:
-listing images a page per query, deleting one tag, deleting a manifest with its tags."""
+listing images a page per query, deleting one tag (naming the sibling tags that stay),
+deleting a manifest with its tags, and emptying a namespace that is being deleted."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import event
 
-from acp.db import tables
+from acp.db import objects, tables
 from acp.registry import errors
 from acp.registry.actor import Actor
 from acp.registry.names import Reference, parse_repository
-from acp.registry.repositories import Repo
+from acp.registry.repositories import Repo, purge_namespace
 from acp.registry.services import Registry
 from tests.support.registry_client import (
     DOCKER_LIST,
@@ -82,11 +85,14 @@ async def test_delete_one_tag_keeps_the_others(registry: Registry) -> None:
     image = make_image()
     await _push(registry, repo, "v1", image)
     await registry.manifests.put(repo, Reference(tag="latest"), image.manifest, None)
+    await _push(registry, repo, "other", make_image())
     preview = await registry.tags.delete(repo, "v1", ACTOR, dry_run=True)
     assert (preview.repository, preview.tag, preview.digest) == ("ns/app", "v1", image.digest)
-    assert (await registry.tags.list(repo, None, None)).names == ["latest", "v1"]
-    await registry.tags.delete(repo, "v1", ACTOR)
-    assert (await registry.tags.list(repo, None, None)).names == ["latest"]
+    assert preview.siblings == ("latest",)
+    assert (await registry.tags.list(repo, None, None)).names == ["latest", "other", "v1"]
+    assert (await registry.tags.delete(repo, "v1", ACTOR)).siblings == ("latest",)
+    assert (await registry.tags.list(repo, None, None)).names == ["latest", "other"]
+    assert (await registry.tags.delete(repo, "latest", ACTOR)).siblings == ()
     assert (
         await registry.manifests.get(repo, Reference(digest=image.digest))
     ).body == image.manifest
@@ -122,3 +128,63 @@ async def test_delete_manifest_returns_its_tags(registry: Registry) -> None:
             )
         ).all()
     assert [(r.actor, r.details["tags"]) for r in rows] == [("alice", ["stable", "v1"])]
+
+
+async def test_every_page_is_one_query_in_namespace_order(registry: Registry) -> None:
+    async with registry.uploads._db.write() as conn:
+        for name in ("a", "a-b"):
+            body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+            await objects.create(conn, "global", 1, body)
+    image = make_image()
+    # "a-b/app" sorts before "a/app" as a string; namespaces still come in their own order.
+    for path in ("a-b/app", "a/app", "a/tools/x"):
+        await _push(registry, _repo(registry, path), "v1", image)
+        await registry.manifests.put(
+            _repo(registry, path), Reference(tag="v2"), image.manifest, None
+        )
+    selects: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(statement)
+
+    engine = registry.uploads._db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    seen: list[str] = []
+    after = None
+    pages = 0
+    while True:
+        page = await registry.inventory.list_images("global", None, limit=4, after=after)
+        pages += 1
+        seen += [f"{i.repository}:{i.tag}" for i in page.items]
+        if (after := page.next_after) is None:
+            break
+    event.remove(engine, "before_cursor_execute", record)
+    assert seen == ["a/app:v1", "a/app:v2", "a/tools/x:v1", "a/tools/x:v2", "a-b/app:v1",
+                    "a-b/app:v2"]  # fmt: skip
+    assert pages == 2
+    assert len(selects) == pages
+
+
+async def test_purging_a_namespace_removes_its_repositories_only(registry: Registry) -> None:
+    mine, tools, theirs = (_repo(registry, p) for p in ("ns/app", "ns/tools/x", "other/app"))
+    for repo in (mine, tools, theirs):
+        await _push(registry, repo, "v1", make_image())
+    await registry.uploads.start(mine)
+    # Pull by tag once, so the worker's manifest cache holds it.
+    assert await registry.manifests.get(mine, Reference(tag="v1"))
+    async with registry.uploads._db.write() as conn:
+        removed = await purge_namespace(conn, "global", 1, "ns")
+    assert sorted(removed) == ["ns/app", "ns/tools/x"]
+    # The repository's generation moved: the cached answer is not served.
+    with pytest.raises(errors.RegistryError):
+        await registry.manifests.get(mine, Reference(tag="v1"))
+    async with registry.uploads._db.read() as conn:
+        left = {
+            table.name: (await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar()
+            for table in (tables.tags, tables.manifests, tables.repository_blobs, tables.uploads)
+        }
+    assert left == {"tags": 1, "manifests": 1, "repository_blobs": 2, "uploads": 0}
+    assert [i.repository for i in (await registry.inventory.list_images("global", None)).items] == [
+        "other/app"
+    ]

@@ -3,6 +3,7 @@ group type that accepts kubectl's resource aliases (`ns`, `sa`, singular and plu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -11,6 +12,9 @@ import click
 from acp.cli.target import DEFAULT_NAMESPACE, State
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# A namespace (and any DNS-1123 label) as Kubernetes and the registry's name grammar allow it.
+NAMESPACE_RE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 def examples(*lines: str) -> str:

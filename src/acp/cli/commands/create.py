@@ -10,6 +10,7 @@ import click
 
 from acp.cli import printers
 from acp.cli.commands.common import (
+    NAMESPACE_RE,
     AliasGroup,
     current_namespace,
     dry_run_option,
@@ -30,7 +31,6 @@ from acp.cli.resources import (
     Resource,
 )
 
-DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 
 
@@ -77,7 +77,7 @@ def check_name(name: str, pattern: re.Pattern[str], what: str) -> None:
 @output_option("yaml", "json", "name")
 def create_namespace(name: str, dry_run: str, output: str | None) -> None:
     """Create a namespace (alias: ns)."""
-    check_name(name, DNS_LABEL, "namespace")
+    check_name(name, NAMESPACE_RE, "namespace")
     body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
     report(NAMESPACES, create(NAMESPACES, body, "", dry_run), output, dry_run)
 

@@ -10,7 +10,13 @@ from typing import Any, TypeVar
 import click
 
 from acp.cli import printers
-from acp.cli.commands.common import all_namespaces_option, examples, output_option, state
+from acp.cli.commands.common import (
+    NAMESPACE_RE,
+    all_namespaces_option,
+    examples,
+    output_option,
+    state,
+)
 from acp.cli.errors import CliError, UsageError
 from acp.cli.http import Api, HttpError
 from acp.cli.target import registry_api_url
@@ -22,7 +28,6 @@ PAGE_SIZE = 1000
 LIST_API_VERSION = "registry.acp.io/v1"
 
 # The same grammar the server enforces (OCI distribution-spec names, Kubernetes namespaces).
-NAMESPACE_RE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 REPOSITORY_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")

@@ -15,6 +15,7 @@ from acp.platform.kube.calls import Call
 from acp.platform.kube.errors import Cause
 from acp.platform.kube.kinds import Kind
 from acp.platform.kube.resources import NAMESPACES, RBAC_GROUP, ROLE_BINDINGS
+from acp.registry.repositories import purge_namespace
 
 NAME_LABEL = "kubernetes.io/metadata.name"
 CREATOR_BINDING = "admin"
@@ -81,8 +82,8 @@ class NamespaceKind(Kind):
     ) -> dict[str, Any]:
         namespace = obj["metadata"]["name"]
         removed = await objects.delete_namespaced(conn, call.cluster, call.cluster_id, namespace)
-        repositories = await objects.delete_repositories(conn, call.cluster_id, namespace)
-        return {"removedObjects": len(removed), "removedRepositories": repositories}
+        repositories = await purge_namespace(conn, call.cluster, call.cluster_id, namespace)
+        return {"removedObjects": len(removed), "removedRepositories": len(repositories)}
 
     def deleted_view(self, obj: dict[str, Any]) -> dict[str, Any] | None:
         # Deletion is immediate here; the answer still looks like Kubernetes' "Terminating".
