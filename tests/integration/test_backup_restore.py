@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import platform_rows
 from tests.support.acp_fixtures import DATABASES
 from tests.support.partial import PartialPatch
+from tests.support.platform import Platform
 from tests.support.registry_client import Image, RegistryClient, make_image, sha256
 from tests.support.server import RunningServer, free_port, postgres_database, running_server
 
@@ -76,8 +76,8 @@ def restored(
     tmp = tmp_path_factory.mktemp("backup")
     with ExitStack() as stack:
         source = stack.enter_context(running_server(tmp, database=request.param))
-        platform_rows.create_namespace(source, NS)
-        source.login()  # an audit event that must come along
+        with Platform(source, source.login()) as platform:  # a login: an audit event to keep
+            platform.namespace(NS)
         pushed = Pushed()
         admin = ("admin", source.admin_password)
         with RegistryClient(source.url, basic=admin) as client:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.support import platform_rows
+from tests.support.platform import Platform
 from tests.support.registry_client import RegistryClient, make_image
 from tests.support.server import RunningServer
 
@@ -14,7 +14,8 @@ def test_deleted_tags_and_manifests_stop_being_served(
     acp_server: RunningServer, admin_token: str
 ) -> None:
     ns = f"gone-{uuid.uuid4().hex[:6]}"
-    platform_rows.create_namespace(acp_server, ns)
+    with Platform(acp_server, admin_token) as platform:
+        platform.namespace(ns)
     image = make_image()
     with (
         RegistryClient(acp_server.url, basic=("admin", acp_server.admin_password)) as registry,
