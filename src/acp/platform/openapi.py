@@ -218,7 +218,7 @@ OPENAPI: dict[str, Any] = {
                     "action": {
                         "type": "string",
                         "description": "login, logout, user.create, rolebinding.create, "
-                        "image.delete, registry.manifest.delete, …",
+                        "registry.tag.delete, registry.manifest.delete, …",
                     },
                     "namespace": {"type": "string"},
                     "resource": {"type": "string"},

@@ -36,7 +36,7 @@ PAGE = 1000
 @click.option(
     "--action",
     default="",
-    help="Only this action (login, rolebinding.create, image.delete …); a trailing * matches "
+    help="Only this action (login, rolebinding.create, registry.tag.delete …); a trailing * matches "
     "a prefix.",
 )
 @click.option("-n", "--namespace", default="", metavar="NS", help="Only events in this namespace.")
