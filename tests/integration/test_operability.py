@@ -232,7 +232,9 @@ def test_logins_and_deletes_are_audited(
         ("login", "denied"),
         ("logout", "success"),
     ]
-    deletes = _audit(acp_server, admin_token, action="registry.tag.delete", namespace=team.namespace)
+    deletes = _audit(
+        acp_server, admin_token, action="registry.tag.delete", namespace=team.namespace
+    )
     assert deletes
     assert deletes[-1]["actor"] == "admin"
     assert any(

@@ -36,8 +36,8 @@ PAGE = 1000
 @click.option(
     "--action",
     default="",
-    help="Only this action (login, rolebinding.create, registry.tag.delete …); a trailing * matches "
-    "a prefix.",
+    help="Only this action (login, rolebinding.create, registry.tag.delete …); "
+    "a trailing * matches a prefix.",
 )
 @click.option("-n", "--namespace", default="", metavar="NS", help="Only events in this namespace.")
 @click.option("--cluster", default="", help="Only events of this cluster.")
