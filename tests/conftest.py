@@ -1,6 +1,21 @@
+import signal
+from types import FrameType
+
+import pytest
+
 pytest_plugins = [
     "tests.support.acp_fixtures",
-    "tests.support.cli",
     "tests.support.fixtures",
     "tests.support.seed",
+    "tests.support.cli",
 ]
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt("terminated")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A run stopped with SIGTERM (CI timeouts, `timeout`) still tears its fixtures down, so
+    # no server, containerd or dockerd outlives it.
+    signal.signal(signal.SIGTERM, _interrupt)
