@@ -19,9 +19,9 @@ from tests.support.images import BUSYBOX, build_busybox_image
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) not in (2, 3):
-        print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
-        return 2
+    if len(argv) not in (2, 3) or argv[1].startswith("-"):
+        print(__doc__.strip(), file=sys.stderr)
+        return 0 if argv[1:2] in (["-h"], ["--help"]) else 2
     if not BUSYBOX.is_file():
         print(f"{BUSYBOX} is missing: apt-get install busybox-static", file=sys.stderr)
         return 1

@@ -35,8 +35,8 @@ STARTED=$(date +%s)
 # Lower-case names: podman names an image pulled from oci:DIR after DIR, and image names
 # must be lower-case. mkdir fails if the name is taken.
 suffix=$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')
-WORK=/tmp/acp-walkthrough-$suffix
-RUNROOT=/tmp/acp-walkthrough-run-$suffix # podman's runroot: short socket paths
+WORK=${TMPDIR:-/tmp}/acp-walkthrough-$suffix
+RUNROOT=/tmp/acp-walkthrough-run-$suffix # podman's runroot: short socket paths, so always /tmp
 mkdir -m 700 "$WORK" "$RUNROOT"
 SERVER_PID=""
 STEP=0

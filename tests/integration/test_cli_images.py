@@ -20,7 +20,17 @@ from tests.support.seed import Seeder, unique
 from tests.support.server import RunningServer
 
 PASSWORD = "reader-password-1"
-FIELDS = ["namespace", "repository", "tag", "digest", "mediaType", "size", "created", "platforms"]
+FIELDS = [
+    "namespace",
+    "repository",
+    "tag",
+    "digest",
+    "mediaType",
+    "size",
+    "created",
+    "tagged",
+    "platforms",
+]
 MiB = 1024 * 1024
 
 

@@ -192,5 +192,6 @@ def test_openapi_documents_the_metadata_api(acp_server: RunningServer) -> None:
     )
     image = spec["components"]["schemas"]["Image"]
     assert image["required"] == [
-        "namespace", "repository", "tag", "digest", "mediaType", "size", "created", "platforms",
+        "namespace", "repository", "tag", "digest", "mediaType", "size", "created", "tagged",
+        "platforms",
     ]  # fmt: skip

@@ -144,6 +144,13 @@ class Api:
                 f"{self.what} at {self.base_url} did not answer in time; check the URL and "
                 "your network, then try again"
             ) from exc
+        except httpx.RemoteProtocolError as exc:
+            hint = (
+                "; if the server now serves HTTPS, log in again with `ac login https://…`"
+                if self.base_url.startswith("http://")
+                else ""
+            )
+            raise CliError(f"cannot talk to {self.what} at {self.base_url}: {exc}{hint}") from exc
         except httpx.HTTPError as exc:
             raise CliError(f"cannot talk to {self.what} at {self.base_url}: {exc}") from exc
         if response.status_code >= 400 and response.status_code not in allow:

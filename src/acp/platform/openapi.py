@@ -276,6 +276,7 @@ OPENAPI: dict[str, Any] = {
                     "mediaType",
                     "size",
                     "created",
+                    "tagged",
                     "platforms",
                 ],
                 "properties": {
@@ -291,7 +292,16 @@ OPENAPI: dict[str, Any] = {
                         "type": "integer",
                         "description": "Bytes of config and layers (an index: of all images)",
                     },
-                    "created": {"type": "string", "format": "date-time"},
+                    "created": {
+                        "type": "string",
+                        "format": "date-time",
+                        "description": "When the manifest was pushed",
+                    },
+                    "tagged": {
+                        "type": "string",
+                        "format": "date-time",
+                        "description": "When the tag was last set to this digest",
+                    },
                     "platforms": {"type": "array", "items": {"type": "string"}},
                 },
             },

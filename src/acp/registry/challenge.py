@@ -49,7 +49,8 @@ def refusal(
         return errors.RegistryError(
             401,
             errors.UNAUTHORIZED,
-            "the token does not grant access to this resource",
+            "the token does not grant access to this resource; "
+            "the account may lack the permission for it",
             detail,
             headers={"WWW-Authenticate": bearer(realm, service, scope, "insufficient_scope")},
         )

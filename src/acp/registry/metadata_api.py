@@ -144,6 +144,8 @@ def image_item(record: ImageRecord) -> dict[str, Any]:
         "mediaType": record.media_type,
         "size": record.size,
         "created": kube_time(record.created),
+        # When the tag was last pointed at this digest.
+        "tagged": kube_time(record.tagged),
         "platforms": list(record.platforms),
     }
 

@@ -105,7 +105,8 @@ def images_table(
             str(item.get("tag", "")),
             digest if wide else printers.short_digest(digest),
             printers.human_size(int(item.get("size") or 0)),
-            printers.age(str(item.get("created", ""))),
+            # The tag's age: a tag moved to an older digest is as young as the move.
+            printers.age(str(item.get("tagged") or item.get("created", ""))),
         ]
         if with_namespace:
             row.insert(0, str(item.get("namespace", "")))
@@ -232,7 +233,10 @@ def parse_reference(value: str) -> ImageReference:
     if not REPOSITORY_RE.fullmatch(name):
         raise bad(f"{name!r} is not a valid repository name")
     if at and not DIGEST_RE.fullmatch(digest):
-        raise bad(f"{digest!r} is not a digest like sha256:<64 hex digits>")
+        raise bad(
+            f"{digest!r} is not a digest like sha256:<64 hex digits>; "
+            "`ac get images -o wide` shows whole digests"
+        )
     if not at and not TAG_RE.fullmatch(tag):
         raise bad(f"{tag!r} is not a valid tag")
     return ImageReference(namespace, name, tag, digest)

@@ -129,7 +129,9 @@ def _ping(oci: Api) -> str:
     response = oci.request("GET", "/v2/", allow=(401,))
     if response.status_code == 401 and "www-authenticate" not in response.headers:
         raise CliError("no registry challenge")
-    return f"answered HTTP {response.status_code}"
+    if response.status_code == 401:
+        return "ok (HTTP 401: asks clients for a token, as expected)"
+    return f"ok (HTTP {response.status_code})"
 
 
 def docker_config_path() -> Path:

@@ -179,6 +179,13 @@ def login(
         f"Current context: {context_name(name, chosen.name)}; switch clusters with "
         "`ac config use-cluster NAME`."
     )
+    if url.startswith("http://"):
+        # kubectl (client-go) drops credentials for plain-HTTP servers.
+        click.echo(
+            "note: kubectl sends credentials only to https:// servers; to use kubectl with "
+            "this kubeconfig, serve HTTPS (acp-server --tls=self-signed) and log in again.",
+            err=True,
+        )
 
 
 @click.command(

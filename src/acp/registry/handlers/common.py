@@ -83,6 +83,11 @@ def repository(request: web.Request, raw_name: str) -> Repo:
     try:
         name = names.parse_repository(raw_name)
     except names.InvalidName as exc:
+        if request.method == "HEAD":
+            # A HEAD answer has no body to explain a 400, and clients (podman, skopeo) stop
+            # on it with a bare "400 Bad Request". "Not here" lets them go on to the POST or
+            # GET whose NAME_INVALID message they do show.
+            raise errors.RegistryError(404, errors.NAME_UNKNOWN, str(exc)) from exc
         raise errors.name_invalid(str(exc)) from exc
     return registry(request).repositories.repo(request_cluster(request), name)
 
