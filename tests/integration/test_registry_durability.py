@@ -305,3 +305,34 @@ def test_chunked_upload_moves_between_workers(tmp_path: Path) -> None:
         pid, response, body = first.request("GET", f"/v2/{ns}/app/blobs/{sha256(data)}")
         assert response.status == 200
         assert body == data
+
+
+def test_tag_lists_follow_changes_made_on_the_other_worker(tmp_path: Path) -> None:
+    """Each worker caches tag lists; a push or a tag delete on one worker shows on the other."""
+    with running_server(tmp_path, database=DATABASES[0], workers=2) as server:
+        ns = f"tl-{uuid.uuid4().hex[:6]}"
+        _namespace(server, ns)
+        connections: dict[int, _Connection] = {}
+        for _ in range(40):
+            connection = _Connection(server)
+            connections.setdefault(connection.pid, connection)
+            if len(connections) == 2:
+                break
+        assert len(connections) == 2, "both workers should accept connections"
+        first, second = connections.values()
+        path = f"/v2/{ns}/app/tags/list"
+
+        def tags(connection: _Connection) -> list[str]:
+            _, response, body = connection.request("GET", path)
+            assert response.status == 200, body
+            return list(json.loads(body)["tags"])
+
+        with _admin(server) as admin:
+            assert admin.push_image(f"{ns}/app", "v1", make_image()).status_code == 201
+        assert tags(first) == tags(second) == ["v1"]  # both workers now hold the page
+        with _admin(server) as admin:
+            assert admin.push_image(f"{ns}/app", "v2", make_image()).status_code == 201
+        assert tags(second) == ["v1", "v2"]
+        _, response, _ = first.request("DELETE", f"/v2/{ns}/app/manifests/v1")
+        assert response.status == 202
+        assert tags(second) == tags(first) == ["v2"]

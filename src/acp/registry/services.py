@@ -58,7 +58,7 @@ def build_registry(
         uploads=Uploads(db, store, repositories, upload_expiry_seconds),
         blobs=Blobs(db, store, repositories, audit),
         manifests=Manifests(db, store, repositories, audit, generations, manifest_max_bytes),
-        tags=Tags(db, repositories, audit),
+        tags=Tags(db, repositories, audit, generations),
         referrers=Referrers(db),
         catalog=Catalog(db, cluster_ids),
         inventory=Inventory(db, cluster_ids),

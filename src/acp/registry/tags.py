@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from acp.db import tables
 from acp.db.audit import AuditLog
 from acp.db.engine import Database, touch
+from acp.db.generations import GenerationCache, Generations
 from acp.registry import errors
 from acp.registry.actor import Actor
 from acp.registry.repositories import Repo, Repositories
@@ -22,6 +23,8 @@ m = tables.manifests
 
 # Without `n`, one response holds at most this many tags (and a Link to the rest).
 MAX_PAGE = 10_000
+# Pages kept per process; each dies with the next write to its repository.
+CACHED_PAGES = 2_000
 
 
 @dataclass(frozen=True)
@@ -42,14 +45,32 @@ class DeletedTag:
 
 
 class Tags:
-    def __init__(self, db: Database, repositories: Repositories, audit: AuditLog) -> None:
+    def __init__(
+        self,
+        db: Database,
+        repositories: Repositories,
+        audit: AuditLog,
+        generations: Generations,
+    ) -> None:
         self._db = db
         self._repositories = repositories
         self._audit = audit
+        # CI systems poll tags/list; a page stays valid until the repository changes.
+        self._pages: GenerationCache[TagPage] = GenerationCache(generations, CACHED_PAGES)
 
     async def list(self, repo: Repo, n: int | None, last: str | None) -> TagPage:
         limit = MAX_PAGE if n is None else min(n, MAX_PAGE)
         await self._repositories.require_namespace(repo)
+        key = (repo.cluster_id, repo.path, limit, last)
+        generation = self._pages.generation(repo.generation_key)  # read before the database
+        cached = self._pages.get(key)
+        if cached is not None:
+            return cached
+        page = await self._load(repo, limit, last)
+        self._pages.put(key, repo.generation_key, generation, page)
+        return page
+
+    async def _load(self, repo: Repo, limit: int, last: str | None) -> TagPage:
         async with self._db.read() as conn:
             repository_id = await self._repositories.require(conn, repo)
             if limit == 0:

@@ -62,10 +62,10 @@ def _option(*names: str, **kwargs: Any) -> Callable[[F], F]:
 )
 @_option(
     "--workers",
-    type=click.IntRange(1, 64),
-    default=1,
+    type=click.IntRange(0, 64),
+    default=0,
     show_default=True,
-    help="Worker processes sharing the listeners.",
+    help="Worker processes sharing the listeners; 0 means one per CPU core.",
 )
 @_option(
     "--cluster",
@@ -109,7 +109,7 @@ def main(
             public_url=public_url,
             tls_cert=tls_cert,
             tls_key=tls_key,
-            workers=workers,
+            workers=workers or os.cpu_count() or 1,
             clusters=build_clusters(host, port, cluster_specs),
             log_format=log_format,
         )
