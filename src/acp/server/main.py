@@ -305,20 +305,35 @@ def _supervise(settings: Settings, sockets: list[socket.socket]) -> None:
     children: dict[int, int] = {}
     stopping = False
 
+    # SIGTERM/SIGINT stay blocked while forking: a signal arriving between fork() and the
+    # bookkeeping below would otherwise miss the new worker (or run the supervisor's handler
+    # inside it), and the server would never stop.
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+
     def spawn(slot: int) -> None:
-        pid = os.fork()
-        if pid == 0:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            code = 0
-            try:
-                _run_worker(settings, sockets)
-            except BaseException:
-                log.exception("worker %d failed", slot)
-                code = 1
-            finally:
-                os._exit(code)
-        children[pid] = slot
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+        try:
+            if stopping:
+                return
+            pid = os.fork()
+            if pid == 0:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
+                worker_main(slot)
+            children[pid] = slot
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
+
+    def worker_main(slot: int) -> None:
+        code = 0
+        try:
+            _run_worker(settings, sockets)
+        except BaseException:
+            log.exception("worker %d failed", slot)
+            code = 1
+        finally:
+            os._exit(code)
 
     def stop(signum: int, _frame: object) -> None:
         nonlocal stopping
