@@ -138,6 +138,22 @@ def test_monolithic_upload_with_the_wrong_digest(admin: RegistryClient, ns: str)
     assert _state(admin, ns) == before
 
 
+def test_bodiless_monolithic_uploads_and_patches(admin: RegistryClient, ns: str) -> None:
+    """No body at all: the empty blob when its digest is given, DIGEST_INVALID otherwise;
+    an empty PATCH leaves the upload where it was."""
+    empty = sha256(b"")
+    wrong = sha256(b"not empty")
+    response = admin.request("POST", f"/v2/{ns}/app/blobs/uploads/", params={"digest": wrong})
+    assert response.status_code == 400
+    assert _code(response) == "DIGEST_INVALID"
+    response = admin.request("POST", f"/v2/{ns}/app/blobs/uploads/", params={"digest": empty})
+    assert response.status_code == 201
+    assert admin.head_blob(f"{ns}/app", empty).headers["Content-Length"] == "0"
+    location = admin.start_upload(f"{ns}/app").headers["Location"]
+    assert admin.request("PATCH", location).status_code == 202
+    assert admin.request("GET", location).headers["Range"] == "0-0"
+
+
 @pytest.mark.parametrize(
     "digest", ["sha256:xyz", "md5:" + "a" * 32, "sha256:" + "A" * 64, "nonsense", ""]
 )

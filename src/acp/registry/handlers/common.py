@@ -168,7 +168,9 @@ async def body_chunks(request: web.Request) -> AsyncIterator[bytes]:
         while True:
             chunk, end_of_http_chunk = await content.readchunk()
             if not chunk:
-                if end_of_http_chunk:
+                # An empty piece marks the end of a transfer-encoding chunk, or of the body.
+                # (A request without a body always answers "end of chunk": check for EOF.)
+                if end_of_http_chunk and not content.at_eof():
                     continue
                 break
             received += len(chunk)
