@@ -4,6 +4,7 @@ and another request opening it."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import stat
 from collections.abc import AsyncIterator
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from acp.storage import filesystem
 from acp.storage.base import UploadMissing
 from acp.storage.filesystem import FilesystemBlobStore, _still_at
 
@@ -62,3 +64,43 @@ def test_blob_paths_refuse_malformed_digests(tmp_path: Path) -> None:
         store.blob_path("../../etc/passwd")
     with pytest.raises(ValueError, match="hex"):
         store.blob_path("sha256:" + "A" * 64)
+
+
+def _chunked(data: bytes, size: int) -> AsyncIterator[bytes]:
+    async def pieces() -> AsyncIterator[bytes]:
+        for start in range(0, len(data), size):
+            yield data[start : start + size]
+
+    return pieces()
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["o_direct", "page_cache"])
+async def test_large_appends_at_unaligned_offsets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, direct: bool
+) -> None:
+    """Large appends go through O_DIRECT where the filesystem has it (and through the page
+    cache where it does not); heads and tails off the 4 KiB grid land in the right place."""
+    if not direct:
+        monkeypatch.setattr(filesystem, "_open_direct", lambda path: None)
+    opened: list[str] = []
+    real_open_for_append = filesystem._open_for_append
+
+    def spy(path: Path, fd: int, position: int) -> object:
+        chosen = real_open_for_append(path, fd, position)
+        opened.append(type(chosen).__name__)
+        return chosen
+
+    monkeypatch.setattr(filesystem, "_open_for_append", spy)
+    store = FilesystemBlobStore(tmp_path)
+    data = os.urandom(21 * 1024 * 1024 + 4099)
+    cuts = [0, 5 * 1024 * 1024 + 3, 14 * 1024 * 1024 + 4096, len(data)]
+    await store.create_upload("u2")
+    for start, end in itertools.pairwise(cuts):
+        async with store.writer("u2", "sha256") as writer:
+            assert await writer.append(start, _chunked(data[start:end], 300_001)) == end
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    async with store.writer("u2", "sha256") as writer:
+        assert await writer.digest(len(data), "sha256") == digest
+        await writer.commit(digest, len(data))
+    assert (tmp_path / "sha256" / digest[7:9] / digest[7:]).read_bytes() == data
+    assert opened == ["_DirectFile" if direct else "_BufferedFile"] * 3
