@@ -6,10 +6,19 @@ upgrading a read lock; on PostgreSQL both are ordinary transactions.
 
 Caches elsewhere are invalidated through generation keys: code inside `db.write()` calls
 `touch(conn, key, ...)`, and the keys are bumped right after the commit.
+
+SQLite lets one writer in at a time, and a writer that finds the database locked sleeps in
+SQLite's busy handler for up to 100 ms before it tries again. Under concurrent pushes those
+sleeps, not the writes, set the pace. So SQLite writers queue instead: in-process behind an
+asyncio lock, across worker processes on an flock(2) of a file beside the database, which
+wakes the next writer the moment the previous one commits.
 """
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -56,8 +65,13 @@ class Database:
         if not self.is_sqlite:
             kwargs = {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        self._writers: _WriterQueue | None = None
         if self.is_sqlite:
             _install_sqlite_hooks(self.engine)
+            path = self.engine.url.database
+            self._writers = _WriterQueue(
+                f"{path}.write-lock" if path and path != ":memory:" else None
+            )
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -67,6 +81,15 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction that commits when the block ends without an exception."""
+        if self._writers is None:
+            async with self._write() as conn:
+                yield conn
+        else:
+            async with self._writers.turn(), self._write() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
         touched: set[str] = set()
         async with self.engine.connect() as conn:
             conn = await conn.execution_options(acp_write=True)
@@ -81,6 +104,58 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class _WriterQueue:
+    """One SQLite writer at a time: an asyncio lock within the process, an exclusive flock
+    on `lock_path` across processes (opened per process, so forked workers do not share
+    one lock)."""
+
+    def __init__(self, lock_path: str | None) -> None:
+        self._lock_path = lock_path
+        self._lock = asyncio.Lock()
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int | None:
+        if self._lock_path is None:
+            return None
+        if self._fd is None or self._pid != os.getpid():
+            self._fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        async with self._lock:
+            fd = self._file()
+            if fd is None:
+                yield
+                return
+            await _flock(fd)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+async def _flock(fd: int) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        pass
+    waiting = asyncio.ensure_future(asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX))
+    try:
+        await asyncio.shield(waiting)
+    except asyncio.CancelledError:
+        # The thread may still get the lock: hand it back as soon as it does.
+        def release(done: asyncio.Future[None]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+        waiting.add_done_callback(release)
+        raise
 
 
 def _install_sqlite_hooks(engine: AsyncEngine) -> None:

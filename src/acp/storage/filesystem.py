@@ -103,7 +103,7 @@ class FilesystemBlobStore(BlobStore):
 
     async def create_upload(self, upload_id: str) -> None:
         path = self.upload_path(upload_id)
-        await asyncio.to_thread(_create_durably, path)
+        await asyncio.to_thread(_create, path)
 
     @contextlib.asynccontextmanager
     async def writer(self, upload_id: str, algorithm: str) -> AsyncIterator[UploadWriter]:
@@ -162,6 +162,8 @@ class _FileUploadWriter(UploadWriter):
         self._path = path
         self._fd = fd
         self._algorithm = algorithm
+        # Size of the file right after this writer's last append, which ended in fdatasync.
+        self._synced: int | None = None
 
     async def size(self) -> int:
         return os.fstat(self._fd).st_size
@@ -191,10 +193,12 @@ class _FileUploadWriter(UploadWriter):
                 await asyncio.to_thread(os.ftruncate, self._fd, offset)
             raise
         self._store._remember(self._id, size, self._algorithm, hasher)
+        self._synced = size
         return size
 
     async def truncate(self, offset: int) -> None:
         self._store._forget(self._id)
+        self._synced = None
         await asyncio.to_thread(_truncate_durably, self._fd, offset)
 
     async def digest(self, size: int, algorithm: str) -> str:
@@ -210,7 +214,8 @@ class _FileUploadWriter(UploadWriter):
     async def commit(self, digest: str, size: int) -> None:
         target = self._store.blob_path(digest)
         self._store._forget(self._id)
-        await asyncio.to_thread(_commit, self._fd, self._path, target, size)
+        synced = self._synced == size
+        await asyncio.to_thread(_commit, self._fd, self._path, target, size, synced)
 
 
 class _Pipeline:
@@ -449,10 +454,11 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _create_durably(path: Path) -> None:
+def _create(path: Path) -> None:
+    # Not fsynced: an upload file lost to a power cut only ends its upload (the client is
+    # told the upload is unknown and starts again); a killed process loses nothing.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     os.close(fd)
-    _fsync_dir(path.parent)
 
 
 def _truncate_durably(fd: int, size: int) -> None:
@@ -470,10 +476,12 @@ def _ensure_dir(path: Path) -> None:
         _fsync_dir(path.parent)
 
 
-def _commit(fd: int, upload: Path, target: Path, size: int) -> None:
+def _commit(fd: int, upload: Path, target: Path, size: int, synced: bool) -> None:
     if os.fstat(fd).st_size != size:
         os.ftruncate(fd, size)
-    os.fdatasync(fd)
+        synced = False
+    if not synced:
+        os.fdatasync(fd)
     try:
         if target.exists():
             # Same digest, same bytes: the stored copy serves.
@@ -484,7 +492,8 @@ def _commit(fd: int, upload: Path, target: Path, size: int) -> None:
             _fsync_dir(target.parent)
     except FileNotFoundError as exc:
         raise UploadMissing(upload.name) from exc
-    _fsync_dir(upload.parent)
+    # The upload's old name need not be durably gone: a leftover is an orphan that the
+    # expiry of abandoned uploads removes.
 
 
 def _read_small(path: Path, limit: int) -> bytes | None:
