@@ -58,6 +58,8 @@ MAX_IN_FLIGHT = 16 * 1024 * 1024
 DIRECT_ALIGN = 4096
 # Bytes gathered in the aligned buffer before each direct write.
 DIRECT_BLOCK = 4 * 1024 * 1024
+# Committed blobs up to this size are read back into the page cache in the background.
+PREFETCH_MAX = 512 * 1024 * 1024
 READ_BYTES = 1024 * 1024
 # Hash states kept for uploads this process is writing (so the next chunk need not re-read).
 MAX_HASH_STATES = 4096
@@ -494,6 +496,11 @@ def _commit(fd: int, upload: Path, target: Path, size: int, synced: bool) -> Non
         raise UploadMissing(upload.name) from exc
     # The upload's old name need not be durably gone: a leftover is an orphan that the
     # expiry of abandoned uploads removes.
+    if size <= PREFETCH_MAX:
+        # Written around the page cache (O_DIRECT), yet usually pulled soon after a push:
+        # start reading it back in the background.
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(fd, 0, size, os.POSIX_FADV_WILLNEED)
 
 
 def _read_small(path: Path, limit: int) -> bytes | None:
