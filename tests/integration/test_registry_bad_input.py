@@ -7,6 +7,7 @@ import base64
 import http.client
 import json
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -136,6 +137,31 @@ def test_monolithic_upload_with_the_wrong_digest(admin: RegistryClient, ns: str)
     assert admin.head_blob(f"{ns}/new", sha256(b"data")).status_code == 404
     # The first push failed, so the repository was not created either.
     assert _state(admin, ns) == before
+
+
+def test_a_body_cut_short_ends_the_request_and_keeps_the_upload(
+    acp_server: RunningServer, admin: RegistryClient, ns: str
+) -> None:
+    """A client that announces more than it sends and hangs up: nothing is stored, nothing
+    fails on the server, and the upload stays where it was and can go on."""
+    assert acp_server.log_path is not None
+    logged_before = len(acp_server.log_path.read_text())
+    location = admin.start_upload(f"{ns}/app").headers["Location"]
+    token = base64.b64encode(f"admin:{acp_server.admin_password}".encode()).decode()
+    for size in (1000, 6 * MiB):  # through the small path and through the threaded one
+        with socket.create_connection(("127.0.0.1", acp_server.port), timeout=30) as sock:
+            sock.sendall(
+                f"PATCH {location} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Authorization: Basic {token}\r\nContent-Length: {size + 10}\r\n\r\n".encode()
+                + os.urandom(size)
+            )
+            sock.shutdown(socket.SHUT_WR)
+            while sock.recv(65536):  # whatever the server answers before it hangs up
+                pass
+        assert admin.request("GET", location).headers["Range"] == "0-0"
+    assert "Traceback" not in acp_server.log_path.read_text()[logged_before:]
+    assert admin.request("PATCH", location, content=b"abc").status_code == 202
+    assert admin.request("GET", location).headers["Range"] == "0-2"
 
 
 def test_bodiless_monolithic_uploads_and_patches(admin: RegistryClient, ns: str) -> None:

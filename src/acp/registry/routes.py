@@ -26,6 +26,7 @@ from acp.registry.handlers.common import (
     API_VERSION,
     API_VERSION_HEADER,
     REGISTRY,
+    IncompleteBody,
     Target,
     json_response,
     registry,
@@ -140,6 +141,12 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
                     )
                 },
             )
+        )
+    except IncompleteBody as exc:
+        # The client is most likely gone; if not, it learns why its upload failed.
+        log.info("upload body incomplete: %s", exc)
+        response = _error(
+            errors.RegistryError(400, errors.BLOB_UPLOAD_INVALID, f"the body ended early: {exc}")
         )
     except Throttled as exc:
         response = _error(

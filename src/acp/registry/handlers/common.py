@@ -3,6 +3,7 @@ parsing and response headers."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from acp.auth.http import identify
 from acp.auth.identity import Identity
@@ -153,8 +155,12 @@ def has_body(request: web.Request) -> bool:
     return "chunked" in request.headers.get("Transfer-Encoding", "").lower()
 
 
+# An upload whose client sends nothing for this long ends (and frees its upload).
+BODY_STALL_SECONDS = 120
+
+
 class IncompleteBody(ConnectionError):
-    """The client sent fewer bytes than it announced."""
+    """The client sent fewer bytes than it announced, or stopped sending."""
 
 
 async def body_chunks(request: web.Request) -> AsyncIterator[bytes]:
@@ -166,7 +172,16 @@ async def body_chunks(request: web.Request) -> AsyncIterator[bytes]:
     received = 0
     try:
         while True:
-            chunk, end_of_http_chunk = await content.readchunk()
+            try:
+                async with asyncio.timeout(BODY_STALL_SECONDS):
+                    chunk, end_of_http_chunk = await content.readchunk()
+            except TimeoutError:
+                raise IncompleteBody(
+                    f"no data for {BODY_STALL_SECONDS} s after {received} bytes"
+                ) from None
+            except (ConnectionError, HttpProcessingError) as exc:
+                # The client hung up or broke the framing part-way.
+                raise IncompleteBody(f"{exc} after {received} bytes") from None
             if not chunk:
                 # An empty piece marks the end of a transfer-encoding chunk, or of the body.
                 # (A request without a body always answers "end of chunk": check for EOF.)
