@@ -266,18 +266,23 @@ class _Connection:
         return _worker_of(self.server, request_id), response, data
 
 
+def _one_connection_per_worker(server: RunningServer) -> tuple[_Connection, _Connection]:
+    connections: dict[int, _Connection] = {}
+    for _ in range(40):
+        connection = _Connection(server)
+        connections.setdefault(connection.pid, connection)
+        if len(connections) == 2:
+            break
+    assert len(connections) == 2, "both workers should accept connections"
+    first, second = connections.values()
+    return first, second
+
+
 def test_chunked_upload_moves_between_workers(tmp_path: Path) -> None:
     with running_server(tmp_path, database=DATABASES[0], workers=2) as server:
         ns = f"wrk-{uuid.uuid4().hex[:6]}"
         _namespace(server, ns)
-        connections: dict[int, _Connection] = {}
-        for _ in range(40):
-            connection = _Connection(server)
-            connections.setdefault(connection.pid, connection)
-            if len(connections) == 2:
-                break
-        assert len(connections) == 2, "both workers should accept connections"
-        first, second = connections.values()
+        first, second = _one_connection_per_worker(server)
         data = hashlib.shake_256(b"workers").digest(3 * MiB + 17)
         pieces = [data[:MiB], data[MiB : 2 * MiB], data[2 * MiB :]]
         pid, response, _ = first.request("POST", f"/v2/{ns}/app/blobs/uploads/")
@@ -312,14 +317,7 @@ def test_tag_lists_follow_changes_made_on_the_other_worker(tmp_path: Path) -> No
     with running_server(tmp_path, database=DATABASES[0], workers=2) as server:
         ns = f"tl-{uuid.uuid4().hex[:6]}"
         _namespace(server, ns)
-        connections: dict[int, _Connection] = {}
-        for _ in range(40):
-            connection = _Connection(server)
-            connections.setdefault(connection.pid, connection)
-            if len(connections) == 2:
-                break
-        assert len(connections) == 2, "both workers should accept connections"
-        first, second = connections.values()
+        first, second = _one_connection_per_worker(server)
         path = f"/v2/{ns}/app/tags/list"
 
         def tags(connection: _Connection) -> list[str]:
