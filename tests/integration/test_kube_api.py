@@ -307,6 +307,39 @@ def test_yaml_bodies_are_accepted(admin: httpx.Client) -> None:
     assert f"name: {name}" in r.text
 
 
+def _post_yaml(server: RunningServer, token: str, body: bytes) -> httpx.Response:
+    # Any signed-in user may post a SelfSubjectAccessReview.
+    with kube(server, token) as client:
+        return client.post(
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            content=body,
+            headers={"Content-Type": "application/yaml"},
+        )
+
+
+def test_yaml_aliases_are_refused_at_once(acp_server: RunningServer, admin_token: str) -> None:
+    _user, token = new_user(acp_server, admin_token)
+    review = [
+        "apiVersion: authorization.k8s.io/v1",
+        "kind: SelfSubjectAccessReview",
+        "spec: {resourceAttributes: {verb: get, resource: pods}}",
+    ]
+    # Each level refers to the one before nine times: expanded, the body would grow nine
+    # times per level ("billion laughs").
+    levels = ['l0: &l0 ["x","x","x","x","x","x","x","x","x"]']
+    for i in range(1, 6):
+        levels.append(f"l{i}: &l{i} [" + ",".join([f"*l{i - 1}"] * 9) + "]")
+    started = time.monotonic()
+    r = _post_yaml(acp_server, token, "\n".join([*levels, *review, ""]).encode())
+    assert time.monotonic() - started < 2
+    assert "aliases" in status_of(r, 400, "BadRequest")["message"]
+    # A merge key is an alias too; an anchor without an alias is harmless.
+    r = _post_yaml(acp_server, token, "\n".join([*review, "x: &a {k: 1}", "y: {<<: *a}"]).encode())
+    assert "aliases" in status_of(r, 400, "BadRequest")["message"]
+    r = _post_yaml(acp_server, token, "\n".join([*review, "metadata: &m {}"]).encode())
+    assert r.status_code == 201, r.text
+
+
 def test_unknown_fields_warn_by_default_and_fail_when_strict(admin: httpx.Client) -> None:
     body = {"metadata": {"name": _name("warn")}, "spek": {}}
     r = admin.post("/api/v1/namespaces", json=body)

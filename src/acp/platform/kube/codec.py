@@ -72,9 +72,22 @@ def parse_json(raw: bytes, problems: list[str] | None = None) -> Any:
         raise errors.bad_request(f"couldn't get version/kind; json parse error: {exc}") from exc
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """The safe loader, refusing aliases (`*name`): expanding them lets a few hundred bytes
+    stand for gigabytes of objects ("billion laughs")."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in request bodies", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
 def _parse_yaml(raw: bytes) -> Any:
     try:
-        documents = list(yaml.safe_load_all(raw))
+        documents = list(yaml.load_all(raw, Loader=_NoAliasLoader))
     except yaml.YAMLError as exc:
         raise errors.bad_request(f"error converting YAML to JSON: yaml: {exc}") from exc
     if len(documents) != 1:
