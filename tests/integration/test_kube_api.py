@@ -6,6 +6,7 @@ Every refusal is a `Status` with Kubernetes' reason and code, and changes nothin
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -338,6 +339,50 @@ def test_yaml_aliases_are_refused_at_once(acp_server: RunningServer, admin_token
     assert "aliases" in status_of(r, 400, "BadRequest")["message"]
     r = _post_yaml(acp_server, token, "\n".join([*review, "metadata: &m {}"]).encode())
     assert r.status_code == 201, r.text
+
+
+def _slowly(*pieces: bytes) -> Iterator[bytes]:
+    """A body that arrives in pieces, with a pause before each but the first."""
+    for i, piece in enumerate(pieces):
+        if i:
+            time.sleep(0.3)
+        yield piece
+
+
+def test_bodies_arriving_in_pieces_are_read_whole(admin: httpx.Client) -> None:
+    first = _name("pieces")
+    body = json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": first}})
+    raw = body.encode()
+    # With a Content-Length: two writes, apart in time.
+    r = admin.post(
+        "/api/v1/namespaces",
+        content=_slowly(raw[:20], raw[20:]),
+        headers={**TEXT_HEADERS, "Content-Length": str(len(raw))},
+    )
+    assert r.status_code == 201, r.text
+    # Chunked (no Content-Length), in three pieces, one of them large.
+    second = _name("chunked")
+    padded = json.dumps(
+        {"metadata": {"name": second, "annotations": {"note": "x" * 200_000}}}
+    ).encode()
+    r = admin.post(
+        "/api/v1/namespaces",
+        content=_slowly(padded[:10], padded[10:150_000], padded[150_000:]),
+        headers=TEXT_HEADERS,
+    )
+    assert "Content-Length" not in r.request.headers
+    assert r.status_code == 201, r.text
+    assert {first, second} <= set(names(admin, "/api/v1/namespaces"))
+
+
+def test_chunked_bodies_over_the_limit_are_413(admin: httpx.Client) -> None:
+    before = names(admin, "/api/v1/namespaces")
+    piece = b" " * (1024 * 1024)
+    body = [b'{"metadata": {"name": "big"}', piece, piece, piece, piece, b"}"]
+    r = admin.post("/api/v1/namespaces", content=iter(body), headers=TEXT_HEADERS)
+    assert "Content-Length" not in r.request.headers
+    status_of(r, 413, "RequestEntityTooLarge")
+    assert names(admin, "/api/v1/namespaces") == before
 
 
 def test_unknown_fields_warn_by_default_and_fail_when_strict(admin: httpx.Client) -> None:

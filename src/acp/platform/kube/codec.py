@@ -32,13 +32,22 @@ def media_type(header: str | None) -> str:
 
 
 async def read_body(request: web.Request) -> bytes:
+    """The whole body, however many pieces it arrives in; 413 beyond `MAX_BODY` bytes."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise errors.too_large(MAX_BODY)
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise errors.too_large(MAX_BODY)
-    request["bytes_in"] = len(raw)
-    return raw
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        # `read(n)` answers with what has arrived so far: read on until the end of the body.
+        chunk = await request.content.read(MAX_BODY + 1 - size)
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise errors.too_large(MAX_BODY)
+    request["bytes_in"] = size
+    return b"".join(parts)
 
 
 @dataclass
