@@ -6,6 +6,7 @@ Every refusal is a `Status` with Kubernetes' reason and code, and changes nothin
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
@@ -248,6 +249,7 @@ def test_unknown_cluster_is_404(acp_server: RunningServer, admin_token: str) -> 
         ("application/json", b"", 400, "BadRequest", "empty"),
         ("application/yaml", b"metadata: [unclosed", 400, "BadRequest", "error converting YAML"),
         ("application/yaml", b"a: 1\n---\nb: 2\n", 400, "BadRequest", "exactly one YAML"),
+        ("application/yaml", b"a: " + b"[" * 5000 + b"]" * 5000, 400, "BadRequest", "YAML"),
         (
             "application/json",
             b'{"apiVersion": "v2", "metadata": {"name": "x"}}',
@@ -662,6 +664,8 @@ def test_generate_name_tables_and_pages(admin: httpx.Client) -> None:
     listed = [i["metadata"]["name"] for i in first["items"] + rest["items"]]
     assert sorted(listed) == sorted(m["metadata"]["name"] for m in made)
     assert "continue" not in rest["metadata"]
+    for token in ("%%%", base64.urlsafe_b64encode(b"[" * 2000 + b"]" * 2000).decode()):
+        status_of(admin.get(f"{path}?limit=2&continue={token}"), 400, "BadRequest")
 
 
 def test_protobuf_bodies_from_typed_clients(admin: httpx.Client) -> None:

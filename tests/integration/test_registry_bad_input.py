@@ -315,6 +315,8 @@ def _with_blobs(admin: RegistryClient, repo: str) -> Any:
             "application/vnd.docker.distribution.manifest.v1+prettyjws",
         ),
         (b'{"schemaVersion": 2, "config": {}, "layers": []}', OCI_MANIFEST),
+        # Nested deeper than Python's JSON decoder recurses.
+        (b'{"a":' * 100_000 + b"1" + b"}" * 100_000, OCI_MANIFEST),
     ],
 )
 def test_malformed_manifests(

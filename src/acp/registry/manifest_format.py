@@ -96,6 +96,8 @@ def parse(body: bytes, content_type: str | None) -> Manifest:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidManifest(f"the manifest is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidManifest("the manifest is not valid JSON: it is nested too deeply") from exc
     if not isinstance(document, dict):
         raise InvalidManifest("the manifest must be a JSON object")
     if document.get("schemaVersion") != 2 or isinstance(document.get("schemaVersion"), bool):
@@ -210,7 +212,7 @@ def config_platform(config_body: bytes) -> str | None:
     """The platform an image config names, if it is readable."""
     try:
         document = json.loads(config_body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     return platform_of(document) if isinstance(document, dict) else None
 

@@ -122,6 +122,7 @@ def test_docker_schema2_and_foreign_layers() -> None:
         ),
         (_doc(mediaType=mf.OCI_MANIFEST, config={**CONFIG, "size": -1}, layers=[]), None, "size"),
         (_doc(mediaType=mf.OCI_MANIFEST, config={**CONFIG, "size": True}, layers=[]), None, "size"),
+        (b'{"a":' * 100_000 + b"1" + b"}" * 100_000, None, "nested too deeply"),
         (_doc(mediaType=mf.OCI_MANIFEST, config=CONFIG, layers="x"), None, "layers"),
         (_doc(mediaType=mf.OCI_INDEX, manifests={}), None, "manifests"),
         (

@@ -99,12 +99,14 @@ def _parse_yaml(raw: bytes) -> Any:
         documents = list(yaml.load_all(raw, Loader=_NoAliasLoader))
     except yaml.YAMLError as exc:
         raise errors.bad_request(f"error converting YAML to JSON: yaml: {exc}") from exc
+    except RecursionError as exc:
+        raise errors.bad_request("error converting YAML to JSON: nested too deeply") from exc
     if len(documents) != 1:
         raise errors.bad_request("the body must hold exactly one YAML document")
     # Round-trip through JSON so that YAML-only values (dates, binary) become what JSON allows.
     try:
         return json.loads(json.dumps(documents[0], default=str))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise errors.bad_request(f"error converting YAML to JSON: {exc}") from exc
 
 
