@@ -18,6 +18,7 @@ import pytest
 from tests.support.platform import Platform
 from tests.support.registry_client import (
     OCI_INDEX,
+    OCI_LAYER,
     OCI_MANIFEST,
     RegistryClient,
     descriptor,
@@ -390,6 +391,39 @@ def test_manifest_digest_mismatch(admin: RegistryClient, ns: str) -> None:
     assert _code(response) == "DIGEST_INVALID"
     assert admin.manifest(f"{ns}/app", image.digest).status_code == 404
     assert _state(admin, ns) == before
+
+
+def _image_document(image: Any) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(image.manifest)
+    return document
+
+
+FOREIGN = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+NONDISTRIBUTABLE = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+
+
+def test_only_foreign_layers_may_be_elsewhere(admin: RegistryClient, ns: str) -> None:
+    _seed(admin, ns)
+    image = _with_blobs(admin, f"{ns}/app")
+    elsewhere = descriptor(OCI_LAYER, b"never pushed", urls=["https://example.com/layer"])
+    # An ordinary layer with `urls` must still be in the repository.
+    document = _image_document(image)
+    document["layers"].append(elsewhere)
+    body = json.dumps(document).encode()
+    response = admin.put_manifest(f"{ns}/app", "urls", body)
+    assert response.status_code == 400, response.text
+    assert _code(response) == "MANIFEST_BLOB_UNKNOWN"
+    assert response.json()["errors"][0]["detail"]["digest"] == elsewhere["digest"]
+    # So must a foreign layer without any.
+    document["layers"][-1] = {**elsewhere, "mediaType": NONDISTRIBUTABLE, "urls": []}
+    response = admin.put_manifest(f"{ns}/app", "urls", json.dumps(document).encode())
+    assert _code(response) == "MANIFEST_BLOB_UNKNOWN"
+    # Foreign and non-distributable layers with URLs are fetched from there.
+    for media_type in (FOREIGN, NONDISTRIBUTABLE):
+        document["layers"][-1] = {**elsewhere, "mediaType": media_type}
+        body = json.dumps(document).encode()
+        response = admin.put_manifest(f"{ns}/app", "urls", body)
+        assert response.status_code == 201, response.text
 
 
 def test_oversized_manifests(admin: RegistryClient, ns: str) -> None:

@@ -27,6 +27,16 @@ MANIFEST_TYPES = IMAGE_TYPES | INDEX_TYPES
 IMAGE_CONFIG_TYPES = frozenset({OCI_CONFIG, DOCKER_CONFIG})
 # Content types that say nothing about the manifest: then the body's mediaType decides.
 GENERIC_CONTENT_TYPES = frozenset({"", "application/json", "application/octet-stream"})
+# Layers that clients fetch from their `urls` (Windows base layers): never pushed here.
+FOREIGN_LAYER_TYPES = frozenset(
+    {
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+        "application/vnd.docker.image.rootfs.foreign.diff.tar",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    }
+)
 
 
 class InvalidManifest(ValueError):
@@ -42,8 +52,13 @@ class Descriptor:
     platform: str | None = None
     artifact_type: str | None = None
     annotations: dict[str, str] = field(default_factory=dict)
-    # Foreign layers (Windows base layers) live elsewhere and are never pushed here.
     urls: tuple[str, ...] = ()
+
+    @property
+    def is_foreign(self) -> bool:
+        """A foreign (non-distributable) layer with the URLs to fetch it from: it lives
+        elsewhere and is never pushed here."""
+        return self.media_type in FOREIGN_LAYER_TYPES and bool(self.urls)
 
 
 @dataclass(frozen=True)
@@ -62,15 +77,14 @@ class Manifest:
     def is_index(self) -> bool:
         return self.media_type in INDEX_TYPES
 
+    def blob_descriptors(self) -> list[Descriptor]:
+        """The config and layers that must be in the repository (all but foreign layers)."""
+        config = [self.config] if self.config is not None else []
+        return config + [layer for layer in self.layers if not layer.is_foreign]
+
     def blob_references(self) -> list[str]:
         """Digests of the blobs that must be in the repository (config and layers)."""
-        found: dict[str, None] = {}
-        if self.config is not None:
-            found[self.config.digest] = None
-        for layer in self.layers:
-            if not layer.urls:
-                found[layer.digest] = None
-        return list(found)
+        return list(dict.fromkeys(d.digest for d in self.blob_descriptors()))
 
     def manifest_references(self) -> list[str]:
         """Digests of the child manifests that must be in the repository."""
