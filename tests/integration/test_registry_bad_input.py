@@ -398,6 +398,71 @@ def _image_document(image: Any) -> dict[str, Any]:
     return document
 
 
+def _refused(admin: RegistryClient, ns: str, document: dict[str, Any], words: str = "") -> str:
+    """The message of the 400 MANIFEST_INVALID that refuses `document`."""
+    body = json.dumps(document).encode()
+    response = admin.put_manifest(f"{ns}/app", "sized", body, document["mediaType"])
+    assert response.status_code == 400, response.text
+    assert _code(response) == "MANIFEST_INVALID"
+    message = str(response.json()["errors"][0]["message"])
+    assert words in message
+    assert admin.manifest(f"{ns}/app", sha256(body)).status_code == 404
+    return message
+
+
+@pytest.mark.parametrize("size", [10**30, 2**63, -1])
+def test_descriptor_sizes_beyond_the_database(admin: RegistryClient, ns: str, size: int) -> None:
+    _seed(admin, ns)
+    before = _state(admin, ns)
+    image = _with_blobs(admin, f"{ns}/app")
+    for where in ("config", "layers"):
+        document = _image_document(image)
+        if where == "config":
+            document["config"]["size"] = size
+        else:
+            document["layers"][0]["size"] = size
+        _refused(admin, ns, document, "size")
+    index = json.loads(make_index([image]))
+    index["manifests"][0]["size"] = size
+    _refused(admin, ns, index, "size")
+    document = _image_document(image)
+    document["subject"] = {**document["config"], "mediaType": OCI_MANIFEST, "size": size}
+    _refused(admin, ns, document, "size")
+    assert _state(admin, ns) == before
+
+
+def test_descriptor_sizes_must_match_the_stored_content(admin: RegistryClient, ns: str) -> None:
+    _seed(admin, ns)
+    before = _state(admin, ns)
+    image = _with_blobs(admin, f"{ns}/app")
+    config = sha256(image.config)
+    for size in (999, 2**63 - 1, 0):
+        document = _image_document(image)
+        document["config"]["size"] = size
+        message = _refused(admin, ns, document, f"{config} gives size {size}")
+        assert f"is {len(image.config)} bytes" in message
+    document = _image_document(image)
+    document["layers"][0]["size"] += 1
+    _refused(admin, ns, document, sha256(image.layers[0]))
+    # Config and layers each claiming the largest size (the sum would not fit).
+    document = _image_document(image)
+    document["config"]["size"] = document["layers"][0]["size"] = 2**63 - 1
+    _refused(admin, ns, document, "gives size")
+    # An index entry must give its child manifest's length.
+    assert admin.put_manifest(f"{ns}/app", image.digest, image.manifest).status_code == 201
+    index = json.loads(make_index([image]))
+    index["manifests"][0]["size"] = len(image.manifest) + 1
+    _refused(admin, ns, index, f"{image.digest} gives size {len(image.manifest) + 1}")
+    # With the right sizes, everything goes in; the sizes stored are the real ones.
+    assert admin.put_manifest(f"{ns}/app", "sized", image.manifest).status_code == 201
+    index_body = make_index([image])
+    assert admin.put_manifest(f"{ns}/app", "multi", index_body, OCI_INDEX).status_code == 201
+    assert _state(admin, ns) == {
+        **before,
+        f"{ns}/app": sorted([*before[f"{ns}/app"], "multi", "sized"]),
+    }
+
+
 FOREIGN = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
 NONDISTRIBUTABLE = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
 
@@ -424,6 +489,10 @@ def test_only_foreign_layers_may_be_elsewhere(admin: RegistryClient, ns: str) ->
         body = json.dumps(document).encode()
         response = admin.put_manifest(f"{ns}/app", "urls", body)
         assert response.status_code == 201, response.text
+    # Their sizes cannot be checked, but the total must still fit.
+    document["layers"][-1]["size"] = 2**63 - 1
+    document["layers"].append({**document["layers"][-1], "digest": sha256(b"another")})
+    _refused(admin, ns, document, "add up")
 
 
 def test_oversized_manifests(admin: RegistryClient, ns: str) -> None:

@@ -37,6 +37,8 @@ FOREIGN_LAYER_TYPES = frozenset(
         "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
     }
 )
+# The largest size the database stores (a signed 64-bit column).
+MAX_SIZE = 2**63 - 1
 
 
 class InvalidManifest(ValueError):
@@ -185,8 +187,8 @@ def _descriptor(value: Any, where: str) -> Descriptor:
     except digests.DigestError as exc:
         raise InvalidManifest(f"{where}.digest: {exc}") from exc
     size = value.get("size")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise InvalidManifest(f"{where}.size must be a non-negative integer")
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_SIZE:
+        raise InvalidManifest(f"{where}.size must be an integer from 0 to {MAX_SIZE}")
     urls = value.get("urls") or []
     if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
         raise InvalidManifest(f"{where}.urls must be a list of strings")

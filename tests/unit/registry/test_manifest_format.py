@@ -140,6 +140,16 @@ def test_only_foreign_layers_with_urls_may_be_elsewhere(
         ),
         (_doc(mediaType=mf.OCI_MANIFEST, config={**CONFIG, "size": -1}, layers=[]), None, "size"),
         (_doc(mediaType=mf.OCI_MANIFEST, config={**CONFIG, "size": True}, layers=[]), None, "size"),
+        (
+            _doc(mediaType=mf.OCI_MANIFEST, config={**CONFIG, "size": 2**63}, layers=[]),
+            None,
+            "size",
+        ),
+        (
+            _doc(mediaType=mf.OCI_MANIFEST, config=CONFIG, layers=[{**LAYER, "size": 10**30}]),
+            None,
+            "size",
+        ),
         (b'{"a":' * 100_000 + b"1" + b"}" * 100_000, None, "nested too deeply"),
         (_doc(mediaType=mf.OCI_MANIFEST, config=CONFIG, layers="x"), None, "layers"),
         (_doc(mediaType=mf.OCI_INDEX, manifests={}), None, "manifests"),
