@@ -254,7 +254,14 @@ def test_audit_pages_and_refuses_bad_parameters(
             "/api/v1/audit", params={"limit": "2", "continue": page["continue"]}
         ).json()
         assert [e["id"] for e in first + following["items"]] == [e["id"] for e in everything[:4]]
-        for params in ({"since": "yesterday"}, {"limit": "0"}, {"continue": "x"}):
+        for params in (
+            {"since": "yesterday"},
+            {"since": "999999999h"},
+            {"until": "999999999d"},
+            {"until": "9999-12-31T23:00:00-05:00"},
+            {"limit": "0"},
+            {"continue": "x"},
+        ):
             bad = c.get("/api/v1/audit", params=params)
             assert bad.status_code == 400, params
             assert bad.json()["error"]["code"] == "INVALID"
