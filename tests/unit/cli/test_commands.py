@@ -441,6 +441,28 @@ def test_a_kubeconfig_that_is_not_text_or_yaml_is_one_sentence(
     assert "kubeconfig" in _one_sentence(run("get", "ns"))
 
 
+@pytest.mark.parametrize("name", ["BAD NS", "My-NS", "under_score", "a" * 64, "dot.ted"])
+def test_switching_to_an_invalid_namespace_changes_nothing(
+    run: Callable[..., Run], tmp_path: Path, name: str
+) -> None:
+    def forbidden(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(403, json={"kind": "Status", "code": 403, "message": "forbidden"})
+
+    result = run("namespace", name, handler=forbidden)
+    assert f"{name!r} is not a valid namespace name" in _one_sentence(result, code=2)
+    assert result.requests == []
+    assert KubeConfig.load(tmp_path / "config").context("work/global") == {
+        "cluster": "acp:work:global",
+        "user": "acp:work",
+        "namespace": "ctx-ns",
+    }
+    allowed = run("namespace", "good-ns", handler=forbidden)
+    assert allowed.code == 0, allowed.err
+    assert (KubeConfig.load(tmp_path / "config").context("work/global") or {})[
+        "namespace"
+    ] == "good-ns"
+
+
 def test_registry_login_writes_docker_auth(run: Callable[..., Run], tmp_path: Path) -> None:
     target = tmp_path / "docker" / "config.json"
     target.parent.mkdir()
