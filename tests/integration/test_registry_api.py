@@ -201,6 +201,11 @@ def test_range_requests(admin: RegistryClient, ns: str) -> None:
         response = admin.blob(f"{ns}/app", digest, headers={"Range": bad})
         assert response.status_code == 416, bad
         assert response.headers["Content-Range"] == "bytes */10000"
+    backwards = admin.blob(f"{ns}/app", digest, headers={"Range": "bytes=5-1"})
+    message = backwards.json()["errors"][0]["message"]
+    assert "ends (byte 1) before it starts (byte 5)" in message
+    beyond = admin.blob(f"{ns}/app", digest, headers={"Range": "bytes=10000-"})
+    assert "starts beyond the 10000 bytes" in beyond.json()["errors"][0]["message"]
 
 
 def test_blob_delete(acp_server: RunningServer, admin: RegistryClient, ns: str) -> None:
