@@ -6,6 +6,8 @@ Every refusal is a `Status` with Kubernetes' reason and code, and changes nothin
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -247,6 +249,7 @@ def test_unknown_cluster_is_404(acp_server: RunningServer, admin_token: str) -> 
         ("application/json", b"", 400, "BadRequest", "empty"),
         ("application/yaml", b"metadata: [unclosed", 400, "BadRequest", "error converting YAML"),
         ("application/yaml", b"a: 1\n---\nb: 2\n", 400, "BadRequest", "exactly one YAML"),
+        ("application/yaml", b"a: " + b"[" * 5000 + b"]" * 5000, 400, "BadRequest", "YAML"),
         (
             "application/json",
             b'{"apiVersion": "v2", "metadata": {"name": "x"}}',
@@ -305,6 +308,83 @@ def test_yaml_bodies_are_accepted(admin: httpx.Client) -> None:
     assert r.status_code == 201
     assert r.headers["Content-Type"].startswith("application/yaml")
     assert f"name: {name}" in r.text
+
+
+def _post_yaml(server: RunningServer, token: str, body: bytes) -> httpx.Response:
+    # Any signed-in user may post a SelfSubjectAccessReview.
+    with kube(server, token) as client:
+        return client.post(
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            content=body,
+            headers={"Content-Type": "application/yaml"},
+        )
+
+
+def test_yaml_aliases_are_refused_at_once(acp_server: RunningServer, admin_token: str) -> None:
+    _user, token = new_user(acp_server, admin_token)
+    review = [
+        "apiVersion: authorization.k8s.io/v1",
+        "kind: SelfSubjectAccessReview",
+        "spec: {resourceAttributes: {verb: get, resource: pods}}",
+    ]
+    # Each level refers to the one before nine times: expanded, the body would grow nine
+    # times per level ("billion laughs").
+    levels = ['l0: &l0 ["x","x","x","x","x","x","x","x","x"]']
+    for i in range(1, 6):
+        levels.append(f"l{i}: &l{i} [" + ",".join([f"*l{i - 1}"] * 9) + "]")
+    started = time.monotonic()
+    r = _post_yaml(acp_server, token, "\n".join([*levels, *review, ""]).encode())
+    assert time.monotonic() - started < 2
+    assert "aliases" in status_of(r, 400, "BadRequest")["message"]
+    # A merge key is an alias too; an anchor without an alias is harmless.
+    r = _post_yaml(acp_server, token, "\n".join([*review, "x: &a {k: 1}", "y: {<<: *a}"]).encode())
+    assert "aliases" in status_of(r, 400, "BadRequest")["message"]
+    r = _post_yaml(acp_server, token, "\n".join([*review, "metadata: &m {}"]).encode())
+    assert r.status_code == 201, r.text
+
+
+def _slowly(*pieces: bytes) -> Iterator[bytes]:
+    """A body that arrives in pieces, with a pause before each but the first."""
+    for i, piece in enumerate(pieces):
+        if i:
+            time.sleep(0.3)
+        yield piece
+
+
+def test_bodies_arriving_in_pieces_are_read_whole(admin: httpx.Client) -> None:
+    first = _name("pieces")
+    body = json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": first}})
+    raw = body.encode()
+    # With a Content-Length: two writes, apart in time.
+    r = admin.post(
+        "/api/v1/namespaces",
+        content=_slowly(raw[:20], raw[20:]),
+        headers={**TEXT_HEADERS, "Content-Length": str(len(raw))},
+    )
+    assert r.status_code == 201, r.text
+    # Chunked (no Content-Length), in three pieces, one of them large.
+    second = _name("chunked")
+    padded = json.dumps(
+        {"metadata": {"name": second, "annotations": {"note": "x" * 200_000}}}
+    ).encode()
+    r = admin.post(
+        "/api/v1/namespaces",
+        content=_slowly(padded[:10], padded[10:150_000], padded[150_000:]),
+        headers=TEXT_HEADERS,
+    )
+    assert "Content-Length" not in r.request.headers
+    assert r.status_code == 201, r.text
+    assert {first, second} <= set(names(admin, "/api/v1/namespaces"))
+
+
+def test_chunked_bodies_over_the_limit_are_413(admin: httpx.Client) -> None:
+    before = names(admin, "/api/v1/namespaces")
+    piece = b" " * (1024 * 1024)
+    body = [b'{"metadata": {"name": "big"}', piece, piece, piece, piece, b"}"]
+    r = admin.post("/api/v1/namespaces", content=iter(body), headers=TEXT_HEADERS)
+    assert "Content-Length" not in r.request.headers
+    status_of(r, 413, "RequestEntityTooLarge")
+    assert names(admin, "/api/v1/namespaces") == before
 
 
 def test_unknown_fields_warn_by_default_and_fail_when_strict(admin: httpx.Client) -> None:
@@ -584,6 +664,8 @@ def test_generate_name_tables_and_pages(admin: httpx.Client) -> None:
     listed = [i["metadata"]["name"] for i in first["items"] + rest["items"]]
     assert sorted(listed) == sorted(m["metadata"]["name"] for m in made)
     assert "continue" not in rest["metadata"]
+    for token in ("%%%", base64.urlsafe_b64encode(b"[" * 2000 + b"]" * 2000).decode()):
+        status_of(admin.get(f"{path}?limit=2&continue={token}"), 400, "BadRequest")
 
 
 def test_protobuf_bodies_from_typed_clients(admin: httpx.Client) -> None:

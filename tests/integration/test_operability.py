@@ -6,6 +6,7 @@ PostgreSQL)."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -254,7 +255,14 @@ def test_audit_pages_and_refuses_bad_parameters(
             "/api/v1/audit", params={"limit": "2", "continue": page["continue"]}
         ).json()
         assert [e["id"] for e in first + following["items"]] == [e["id"] for e in everything[:4]]
-        for params in ({"since": "yesterday"}, {"limit": "0"}, {"continue": "x"}):
+        for params in (
+            {"since": "yesterday"},
+            {"since": "999999999h"},
+            {"until": "999999999d"},
+            {"until": "9999-12-31T23:00:00-05:00"},
+            {"limit": "0"},
+            {"continue": "x"},
+        ):
             bad = c.get("/api/v1/audit", params=params)
             assert bad.status_code == 400, params
             assert bad.json()["error"]["code"] == "INVALID"
@@ -307,3 +315,42 @@ def _wait_for(check: Any, timeout: float = 20) -> None:
     while not check():
         assert time.monotonic() < deadline, "the metric never reached the expected value"
         time.sleep(0.05)
+
+
+def _send_raw(server: RunningServer, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_malformed_requests_log_one_line_without_what_was_sent(acp_server: RunningServer) -> None:
+    assert acp_server.log_path is not None
+    start = acp_server.log_path.stat().st_size
+    secret = "s3cr3t" * 2000
+    requests = [
+        f"GET /v2/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {secret}\r\n\r\n".encode(),
+        b"POST /v2/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz-not-a-size\r\n",
+        f"GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Bad\x01Name: {secret[:40]}\r\n\r\n".encode(),
+    ]
+    for request in requests:
+        status_line = _send_raw(acp_server, request).split(b"\r\n", 1)[0]
+        assert status_line.split(b" ")[1] == b"400", (request[:60], status_line)
+    deadline = time.monotonic() + 5
+    while True:
+        with acp_server.log_path.open("rb") as log:
+            log.seek(start)
+            lines = log.read().decode(errors="replace").splitlines()
+        refusals = [json.loads(line) for line in lines if '"aiohttp.server"' in line]
+        if len(refusals) >= len(requests) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert len(refusals) == len(requests), lines
+    for refusal in refusals:
+        assert refusal["level"] == "info"
+        assert refusal["msg"].startswith("refused a malformed HTTP request from 127.0.0.1 with 400")
+        assert "exc" not in refusal
+    assert "s3cr3t" not in "\n".join(lines)
+    assert "Traceback" not in "\n".join(lines)

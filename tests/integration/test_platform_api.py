@@ -68,6 +68,7 @@ def test_repeated_failures_are_throttled_even_with_the_right_password(
     ("body", "status"),
     [
         (b"{not json", 400),
+        (b"[" * 30_000 + b"]" * 30_000, 400),
         (b"[1, 2]", 400),
         (b'{"username": "admin"}', 400),
         (b'{"username": 5, "password": "x"}', 400),

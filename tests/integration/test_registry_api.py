@@ -201,6 +201,11 @@ def test_range_requests(admin: RegistryClient, ns: str) -> None:
         response = admin.blob(f"{ns}/app", digest, headers={"Range": bad})
         assert response.status_code == 416, bad
         assert response.headers["Content-Range"] == "bytes */10000"
+    backwards = admin.blob(f"{ns}/app", digest, headers={"Range": "bytes=5-1"})
+    message = backwards.json()["errors"][0]["message"]
+    assert "ends (byte 1) before it starts (byte 5)" in message
+    beyond = admin.blob(f"{ns}/app", digest, headers={"Range": "bytes=10000-"})
+    assert "starts beyond the 10000 bytes" in beyond.json()["errors"][0]["message"]
 
 
 def test_blob_delete(acp_server: RunningServer, admin: RegistryClient, ns: str) -> None:
@@ -302,9 +307,20 @@ def test_unknown_manifest_and_repository(admin: RegistryClient, ns: str) -> None
     assert missing_repo.status_code == 404
     assert missing_repo.json()["errors"][0]["code"] == "NAME_UNKNOWN"
     assert admin.tags(f"{ns}/never").json()["errors"][0]["code"] == "NAME_UNKNOWN"
-    no_namespace = admin.push_blob(f"missing-{uuid.uuid4().hex[:6]}/app", b"data")
+    ghost = f"missing-{uuid.uuid4().hex[:6]}"
+    no_namespace = admin.push_blob(f"{ghost}/app", b"data")
     assert no_namespace.status_code == 404
-    assert no_namespace.json()["errors"][0]["code"] == "NAME_UNKNOWN"
+    error = no_namespace.json()["errors"][0]
+    assert error["code"] == "NAME_UNKNOWN"
+    assert f"the namespace '{ghost}' does not exist" in error["message"]
+    image = make_image()
+    for answer in (
+        admin.put_manifest(f"{ghost}/app", "v1", image.manifest),
+        admin.manifest(f"{ghost}/app", "v1"),
+        admin.tags(f"{ghost}/app"),
+    ):
+        assert answer.status_code == 404
+        assert f"the namespace '{ghost}' does not exist" in answer.json()["errors"][0]["message"]
 
 
 def test_a_deleted_namespace_takes_its_repositories(

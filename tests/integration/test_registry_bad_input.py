@@ -19,6 +19,7 @@ import pytest
 from tests.support.platform import Platform
 from tests.support.registry_client import (
     OCI_INDEX,
+    OCI_LAYER,
     OCI_MANIFEST,
     RegistryClient,
     descriptor,
@@ -341,6 +342,8 @@ def _with_blobs(admin: RegistryClient, repo: str) -> Any:
             "application/vnd.docker.distribution.manifest.v1+prettyjws",
         ),
         (b'{"schemaVersion": 2, "config": {}, "layers": []}', OCI_MANIFEST),
+        # Nested deeper than Python's JSON decoder recurses.
+        (b'{"a":' * 100_000 + b"1" + b"}" * 100_000, OCI_MANIFEST),
     ],
 )
 def test_malformed_manifests(
@@ -414,6 +417,108 @@ def test_manifest_digest_mismatch(admin: RegistryClient, ns: str) -> None:
     assert _code(response) == "DIGEST_INVALID"
     assert admin.manifest(f"{ns}/app", image.digest).status_code == 404
     assert _state(admin, ns) == before
+
+
+def _image_document(image: Any) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(image.manifest)
+    return document
+
+
+def _refused(admin: RegistryClient, ns: str, document: dict[str, Any], words: str = "") -> str:
+    """The message of the 400 MANIFEST_INVALID that refuses `document`."""
+    body = json.dumps(document).encode()
+    response = admin.put_manifest(f"{ns}/app", "sized", body, document["mediaType"])
+    assert response.status_code == 400, response.text
+    assert _code(response) == "MANIFEST_INVALID"
+    message = str(response.json()["errors"][0]["message"])
+    assert words in message
+    assert admin.manifest(f"{ns}/app", sha256(body)).status_code == 404
+    return message
+
+
+@pytest.mark.parametrize("size", [10**30, 2**63, -1])
+def test_descriptor_sizes_beyond_the_database(admin: RegistryClient, ns: str, size: int) -> None:
+    _seed(admin, ns)
+    before = _state(admin, ns)
+    image = _with_blobs(admin, f"{ns}/app")
+    for where in ("config", "layers"):
+        document = _image_document(image)
+        if where == "config":
+            document["config"]["size"] = size
+        else:
+            document["layers"][0]["size"] = size
+        _refused(admin, ns, document, "size")
+    index = json.loads(make_index([image]))
+    index["manifests"][0]["size"] = size
+    _refused(admin, ns, index, "size")
+    document = _image_document(image)
+    document["subject"] = {**document["config"], "mediaType": OCI_MANIFEST, "size": size}
+    _refused(admin, ns, document, "size")
+    assert _state(admin, ns) == before
+
+
+def test_descriptor_sizes_must_match_the_stored_content(admin: RegistryClient, ns: str) -> None:
+    _seed(admin, ns)
+    before = _state(admin, ns)
+    image = _with_blobs(admin, f"{ns}/app")
+    config = sha256(image.config)
+    for size in (999, 2**63 - 1, 0):
+        document = _image_document(image)
+        document["config"]["size"] = size
+        message = _refused(admin, ns, document, f"{config} gives size {size}")
+        assert f"is {len(image.config)} bytes" in message
+    document = _image_document(image)
+    document["layers"][0]["size"] += 1
+    _refused(admin, ns, document, sha256(image.layers[0]))
+    # Config and layers each claiming the largest size (the sum would not fit).
+    document = _image_document(image)
+    document["config"]["size"] = document["layers"][0]["size"] = 2**63 - 1
+    _refused(admin, ns, document, "gives size")
+    # An index entry must give its child manifest's length.
+    assert admin.put_manifest(f"{ns}/app", image.digest, image.manifest).status_code == 201
+    index = json.loads(make_index([image]))
+    index["manifests"][0]["size"] = len(image.manifest) + 1
+    _refused(admin, ns, index, f"{image.digest} gives size {len(image.manifest) + 1}")
+    # With the right sizes, everything goes in; the sizes stored are the real ones.
+    assert admin.put_manifest(f"{ns}/app", "sized", image.manifest).status_code == 201
+    index_body = make_index([image])
+    assert admin.put_manifest(f"{ns}/app", "multi", index_body, OCI_INDEX).status_code == 201
+    assert _state(admin, ns) == {
+        **before,
+        f"{ns}/app": sorted([*before[f"{ns}/app"], "multi", "sized"]),
+    }
+
+
+FOREIGN = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+NONDISTRIBUTABLE = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+
+
+def test_only_foreign_layers_may_be_elsewhere(admin: RegistryClient, ns: str) -> None:
+    _seed(admin, ns)
+    image = _with_blobs(admin, f"{ns}/app")
+    elsewhere = descriptor(OCI_LAYER, b"never pushed", urls=["https://example.com/layer"])
+    # An ordinary layer with `urls` must still be in the repository.
+    document = _image_document(image)
+    document["layers"].append(elsewhere)
+    body = json.dumps(document).encode()
+    response = admin.put_manifest(f"{ns}/app", "urls", body)
+    assert response.status_code == 400, response.text
+    assert _code(response) == "MANIFEST_BLOB_UNKNOWN"
+    assert response.json()["errors"][0]["detail"]["digest"] == elsewhere["digest"]
+    # So must a foreign layer without any.
+    document["layers"][-1] = {**elsewhere, "mediaType": NONDISTRIBUTABLE, "urls": []}
+    response = admin.put_manifest(f"{ns}/app", "urls", json.dumps(document).encode())
+    assert _code(response) == "MANIFEST_BLOB_UNKNOWN"
+    # Foreign and non-distributable layers with URLs are fetched from there.
+    for media_type in (FOREIGN, NONDISTRIBUTABLE):
+        document["layers"][-1] = {**elsewhere, "mediaType": media_type}
+        body = json.dumps(document).encode()
+        response = admin.put_manifest(f"{ns}/app", "urls", body)
+        assert response.status_code == 201, response.text
+    # Their sizes cannot be checked, but the total must still fit.
+    document["layers"][-1]["size"] = 2**63 - 1
+    document["layers"].append({**document["layers"][-1], "digest": sha256(b"another")})
+    _refused(admin, ns, document, "add up")
 
 
 def test_oversized_manifests(admin: RegistryClient, ns: str) -> None:

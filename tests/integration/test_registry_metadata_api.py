@@ -6,6 +6,8 @@ clients see."""
 
 from __future__ import annotations
 
+import base64
+
 import httpx
 import pytest
 
@@ -57,7 +59,15 @@ def test_pages_walk_every_tag_once_in_order(
 
 
 @pytest.mark.parametrize(
-    "query", [{"limit": "0"}, {"limit": "5000"}, {"limit": "x"}, {"continue": "%%%"}]
+    "query",
+    [
+        {"limit": "0"},
+        {"limit": "5000"},
+        {"limit": "x"},
+        {"continue": "%%%"},
+        # Nested deeper than Python's JSON decoder recurses.
+        {"continue": base64.urlsafe_b64encode(b"[" * 2000 + b"]" * 2000).decode()},
+    ],
 )
 def test_bad_paging_parameters_are_400(
     acp_server: RunningServer, admin_token: str, query: dict[str, str]

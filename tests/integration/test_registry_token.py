@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -110,6 +111,44 @@ def test_a_token_allows_what_it_lists_and_nothing_more(
         catalog = client.catalog()
         assert catalog.status_code == 401
         assert 'scope="registry:catalog:*"' in catalog.headers["WWW-Authenticate"]
+
+
+def _challenge(server: RunningServer, request_head: bytes) -> str:
+    """The WWW-Authenticate header of the answer to a request sent exactly as written."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as connection:
+        connection.sendall(request_head)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    found = re.search(r"^WWW-Authenticate: (.*)$", head, re.MULTILINE | re.IGNORECASE)
+    assert found, head
+    return found.group(1).strip()
+
+
+@pytest.mark.parametrize(
+    ("host_header", "realm_host"),
+    [
+        ("Host: registry.example:8443\r\n", "registry.example:8443"),
+        ("Host: [::1]:7000\r\n", "[::1]:7000"),
+        # Anything but host[:port] names this listener instead.
+        ('Host: evil.example",error="x\r\n', None),
+        ("Host: evil.example/x\r\n", None),
+        ("Host: \r\n", None),
+    ],
+)
+def test_the_realm_comes_from_a_plain_host_header_only(
+    acp_server: RunningServer, host_header: str, realm_host: str | None
+) -> None:
+    request = f"GET /v2/ HTTP/1.1\r\n{host_header}Connection: close\r\n\r\n"
+    challenge = _challenge(acp_server, request.encode())
+    realm = f"http://{realm_host or acp_server.host}/auth/token"
+    assert challenge == f'Bearer realm="{realm}",service="{acp_server.host}"'
+
+
+def test_without_a_host_header_the_realm_keeps_the_port(acp_server: RunningServer) -> None:
+    challenge = _challenge(acp_server, b"GET /v2/ HTTP/1.0\r\n\r\n")
+    assert challenge.startswith(f'Bearer realm="{acp_server.url}/auth/token",')
 
 
 def test_catalog_with_a_catalog_token(acp_server: RunningServer, setup: Setup) -> None:

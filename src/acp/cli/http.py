@@ -35,6 +35,22 @@ class HttpError(CliError):
         self.reason = reason
 
 
+def url_problem(value: str) -> str | None:
+    """Why `value` is not an http(s) URL requests can be sent to; None when it is."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        _port = parts.port  # raises for a port that is not a number from 0 to 65535
+    except ValueError as exc:
+        return f"is not a valid URL ({str(exc)[:1].lower()}{str(exc)[1:]})"
+    if parts.scheme not in ("http", "https"):
+        return "must start with https:// or http://"
+    if not parts.hostname:
+        return "has no host name"
+    return None
+
+
 def tls_context(ca_pem: str = "", ca_file: str = "") -> ssl.SSLContext:
     """The system's trusted roots plus an extra CA (kubeconfig data or a mounted file)."""
     import ssl
@@ -153,6 +169,8 @@ class Api:
             raise CliError(f"cannot talk to {self.what} at {self.base_url}: {exc}{hint}") from exc
         except httpx.HTTPError as exc:
             raise CliError(f"cannot talk to {self.what} at {self.base_url}: {exc}") from exc
+        except httpx.InvalidURL as exc:
+            raise CliError(f"{self.what} URL {self.base_url!r} is not valid: {exc}") from exc
         if response.status_code >= 400 and response.status_code not in allow:
             raise self.error(response)
         return response

@@ -133,14 +133,19 @@ class KubeConfig:
         import yaml
 
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return cls(path)
         except OSError as exc:
             raise CliError(f"cannot read the kubeconfig {path}: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise CliError(
+                f"the kubeconfig {path} is not a text file (not UTF-8); fix or move it and "
+                "log in again"
+            ) from exc
         try:
             data = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, RecursionError) as exc:
             raise CliError(
                 f"the kubeconfig {path} is not valid YAML; fix or move it and log in again"
             ) from exc

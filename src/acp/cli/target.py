@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from acp.cli.errors import CliError
-from acp.cli.http import Api, tls_context, verification
+from acp.cli.http import Api, tls_context, url_problem, verification
 from acp.cli.kubeconfig import ClusterInfo, KubeConfig, Session, default_path
 
 if TYPE_CHECKING:
@@ -40,14 +39,14 @@ def parse_time(value: str) -> datetime | None:
 
 def check_url(value: str, source: str) -> str:
     """A registry or platform URL with an http(s) scheme, without a trailing slash."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        if "://" not in value:
-            raise CliError(
-                f"{source} {value!r} has no scheme; write it as https://{value} "
-                f"(or http://{value} for a plain-HTTP server)"
-            )
-        raise CliError(f"{source} {value!r} must start with https:// or http://")
+    if "://" not in value:
+        raise CliError(
+            f"{source} {value!r} has no scheme; write it as https://{value} "
+            f"(or http://{value} for a plain-HTTP server)"
+        )
+    problem = url_problem(value)
+    if problem:
+        raise CliError(f"{source} {value!r} {problem}")
     return value.rstrip("/")
 
 
@@ -95,7 +94,19 @@ class Target:
             "ServiceAccount is gone); check the Pod's serviceAccountName"
         )
 
+    def bad_url(self, what: str, url: str, problem: str) -> CliError:
+        """A URL this target holds is damaged: where it is, and how to fix it."""
+        if self.session is not None:
+            return CliError(
+                f"{what} URL {url!r} in the kubeconfig session {self.session.name!r} {problem}; "
+                f"log in again with `ac login <platform-url> --name {self.session.name}`"
+            )
+        return CliError(f"{what} URL {url!r} {problem}; check {ENV_PLATFORM_URL}")
+
     def _api(self, url: str, what: str) -> Api:
+        problem = url_problem(url)
+        if problem:
+            raise self.bad_url(what, url, problem)
         return Api(
             url,
             token=self.token,
@@ -243,5 +254,14 @@ def registry_api_url(flag: str, state: State) -> tuple[str, str]:
     advertised = state.target().advertised()
     if advertised is not None and advertised.registry_api_url:
         source = "the login session" if state.target().session else "the platform"
-        return advertised.registry_api_url.rstrip("/"), source
+        url = advertised.registry_api_url
+        problem = url_problem(url)
+        if problem:
+            if state.target().session is not None:
+                raise state.target().bad_url("the registry API", url, problem)
+            raise CliError(
+                f"the registry API URL {url!r} the platform advertises {problem}; "
+                "give --registry-url"
+            )
+        return url.rstrip("/"), source
     return f"https://{IN_CLUSTER_REGISTRY}", "the in-cluster default"

@@ -35,6 +35,10 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
         body = json.loads(raw or b"{}")
     except ValueError as exc:
         raise ApiError(400, "MALFORMED_JSON", f"the request body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ApiError(
+            400, "MALFORMED_JSON", "the request body is not valid JSON: it is nested too deeply"
+        ) from exc
     if not isinstance(body, dict):
         raise ApiError(400, "MALFORMED_JSON", "the request body must be a JSON object")
     return body

@@ -30,9 +30,19 @@ def parse_time(value: str, what: str, now: datetime | None = None) -> datetime:
     match = _DURATION.fullmatch(value)
     if match:
         seconds = int(match.group(1)) * _UNITS[match.group(2)]
-        return (now or datetime.now(UTC)) - timedelta(seconds=seconds)
+        try:
+            return (now or datetime.now(UTC)) - timedelta(seconds=seconds)
+        except OverflowError as exc:
+            raise ApiError(
+                400, "INVALID", f"{what}: {value[:64]!r} reaches back before the year 1"
+            ) from exc
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:
+        raise ApiError(400, "INVALID", f"{what}: {value[:64]!r} is out of range") from exc
     except ValueError as exc:
         raise ApiError(
             400,
@@ -40,9 +50,6 @@ def parse_time(value: str, what: str, now: datetime | None = None) -> datetime:
             f"{what} must be an RFC 3339 time (2024-05-01T10:00:00Z) or a duration (15m, 2h, "
             f"7d), got {value[:64]!r}",
         ) from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def _int(value: str, what: str, low: int, high: int) -> int:

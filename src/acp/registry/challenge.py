@@ -25,12 +25,18 @@ def repository_scope(need: Need) -> str:
     return f"repository:{need.repository.path}:{actions}"
 
 
+def quoted(value: str) -> str:
+    """An HTTP quoted-string: backslashes and quotes escaped, control characters dropped."""
+    printable = "".join(c for c in value if c == "\t" or (c >= " " and c != "\x7f"))
+    return '"' + printable.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def bearer(realm: str, service: str, scope: str | None = None, error: str | None = None) -> str:
-    parts = [f'realm="{realm}"', f'service="{service}"']
+    parts = [f"realm={quoted(realm)}", f"service={quoted(service)}"]
     if scope:
-        parts.append(f'scope="{scope}"')
+        parts.append(f"scope={quoted(scope)}")
     if error:
-        parts.append(f'error="{error}"')
+        parts.append(f"error={quoted(error)}")
     return "Bearer " + ",".join(parts)
 
 

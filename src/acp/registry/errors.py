@@ -66,6 +66,15 @@ def name_unknown(repository: str) -> RegistryError:
     )
 
 
+def namespace_unknown(repository: str, namespace: str) -> RegistryError:
+    return RegistryError(
+        404,
+        NAME_UNKNOWN,
+        f"repository name not known to registry: the namespace {namespace!r} does not exist",
+        {"name": repository, "namespace": namespace},
+    )
+
+
 def manifest_unknown(reference: str) -> RegistryError:
     return RegistryError(
         404, MANIFEST_UNKNOWN, "manifest unknown to registry", {"reference": reference}

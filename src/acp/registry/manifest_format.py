@@ -27,6 +27,18 @@ MANIFEST_TYPES = IMAGE_TYPES | INDEX_TYPES
 IMAGE_CONFIG_TYPES = frozenset({OCI_CONFIG, DOCKER_CONFIG})
 # Content types that say nothing about the manifest: then the body's mediaType decides.
 GENERIC_CONTENT_TYPES = frozenset({"", "application/json", "application/octet-stream"})
+# Layers that clients fetch from their `urls` (Windows base layers): never pushed here.
+FOREIGN_LAYER_TYPES = frozenset(
+    {
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+        "application/vnd.docker.image.rootfs.foreign.diff.tar",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    }
+)
+# The largest size the database stores (a signed 64-bit column).
+MAX_SIZE = 2**63 - 1
 
 
 class InvalidManifest(ValueError):
@@ -42,8 +54,13 @@ class Descriptor:
     platform: str | None = None
     artifact_type: str | None = None
     annotations: dict[str, str] = field(default_factory=dict)
-    # Foreign layers (Windows base layers) live elsewhere and are never pushed here.
     urls: tuple[str, ...] = ()
+
+    @property
+    def is_foreign(self) -> bool:
+        """A foreign (non-distributable) layer with the URLs to fetch it from: it lives
+        elsewhere and is never pushed here."""
+        return self.media_type in FOREIGN_LAYER_TYPES and bool(self.urls)
 
 
 @dataclass(frozen=True)
@@ -62,15 +79,14 @@ class Manifest:
     def is_index(self) -> bool:
         return self.media_type in INDEX_TYPES
 
+    def blob_descriptors(self) -> list[Descriptor]:
+        """The config and layers that must be in the repository (all but foreign layers)."""
+        config = [self.config] if self.config is not None else []
+        return config + [layer for layer in self.layers if not layer.is_foreign]
+
     def blob_references(self) -> list[str]:
         """Digests of the blobs that must be in the repository (config and layers)."""
-        found: dict[str, None] = {}
-        if self.config is not None:
-            found[self.config.digest] = None
-        for layer in self.layers:
-            if not layer.urls:
-                found[layer.digest] = None
-        return list(found)
+        return list(dict.fromkeys(d.digest for d in self.blob_descriptors()))
 
     def manifest_references(self) -> list[str]:
         """Digests of the child manifests that must be in the repository."""
@@ -96,6 +112,8 @@ def parse(body: bytes, content_type: str | None) -> Manifest:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidManifest(f"the manifest is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidManifest("the manifest is not valid JSON: it is nested too deeply") from exc
     if not isinstance(document, dict):
         raise InvalidManifest("the manifest must be a JSON object")
     if document.get("schemaVersion") != 2 or isinstance(document.get("schemaVersion"), bool):
@@ -169,8 +187,8 @@ def _descriptor(value: Any, where: str) -> Descriptor:
     except digests.DigestError as exc:
         raise InvalidManifest(f"{where}.digest: {exc}") from exc
     size = value.get("size")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise InvalidManifest(f"{where}.size must be a non-negative integer")
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_SIZE:
+        raise InvalidManifest(f"{where}.size must be an integer from 0 to {MAX_SIZE}")
     urls = value.get("urls") or []
     if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
         raise InvalidManifest(f"{where}.urls must be a list of strings")
@@ -210,7 +228,7 @@ def config_platform(config_body: bytes) -> str | None:
     """The platform an image config names, if it is readable."""
     try:
         document = json.loads(config_body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     return platform_of(document) if isinstance(document, dict) else None
 

@@ -35,6 +35,7 @@ r = tables.repositories
 m = tables.manifests
 t = tables.tags
 rb = tables.repository_blobs
+b = tables.blobs
 mr = tables.manifest_references
 
 # Manifests larger than this are not kept in the per-worker cache.
@@ -62,6 +63,29 @@ class DeletedManifest:
     digest: str
     # Tags that pointed at the manifest and went with it.
     tags: tuple[str, ...]
+
+
+def _check_sizes(
+    descriptors: Sequence[manifest_format.Descriptor], stored: dict[str, int], what: str
+) -> None:
+    """Descriptors must give the size of the content the registry holds."""
+    for descriptor in descriptors:
+        size = stored.get(descriptor.digest)
+        if size is not None and size != descriptor.size:
+            raise errors.manifest_invalid(
+                f"the descriptor of {what} {descriptor.digest} gives size {descriptor.size}, "
+                f"but the stored {what} is {size} bytes"
+            )
+
+
+def _total_size(total: int) -> int:
+    """A total the database can store: foreign layers' sizes are as claimed, and an index
+    adds up its children's totals."""
+    if total > manifest_format.MAX_SIZE:
+        raise errors.manifest_invalid(
+            f"the sizes of the manifest's content add up to more than {manifest_format.MAX_SIZE}"
+        )
+    return total
 
 
 class Manifests:
@@ -178,29 +202,33 @@ class Manifests:
     async def _check_references(
         self, conn: AsyncConnection, repository_id: int, manifest: Manifest
     ) -> tuple[int, list[str]]:
-        """Refuse a manifest whose blobs or child manifests are not in the repository.
+        """Refuse a manifest whose blobs or child manifests are not in the repository, or
+        whose descriptors give them another size than the stored one.
         Returns its total size and platforms (for an index, from its children)."""
         missing: list[str] = []
         blob_refs = manifest.blob_references()
+        present: dict[str, int] = {}
         if blob_refs:
             present = {
-                row[0]
-                for row in await conn.execute(
-                    sa.select(rb.c.digest).where(
-                        rb.c.repository_id == repository_id, rb.c.digest.in_(blob_refs)
-                    )
+                digest: int(size)
+                for digest, size in await conn.execute(
+                    sa.select(rb.c.digest, b.c.size)
+                    .select_from(rb.join(b, b.c.digest == rb.c.digest))
+                    .where(rb.c.repository_id == repository_id, rb.c.digest.in_(blob_refs))
                 )
             }
             missing += [d for d in blob_refs if d not in present]
         child_refs = manifest.manifest_references()
         children: dict[str, tuple[int, list[str]]] = {}
+        child_sizes: dict[str, int] = {}
         if child_refs:
-            for digest, total, platforms in await conn.execute(
-                sa.select(m.c.digest, m.c.total_size, m.c.platforms).where(
+            for digest, size, total, platforms in await conn.execute(
+                sa.select(m.c.digest, m.c.size, m.c.total_size, m.c.platforms).where(
                     m.c.repository_id == repository_id, m.c.digest.in_(child_refs)
                 )
             ):
                 children[digest] = (int(total), list(platforms or []))
+                child_sizes[digest] = int(size)
             missing += [d for d in child_refs if d not in children]
         if missing:
             first, *rest = missing
@@ -212,13 +240,15 @@ class Manifests:
                 {"digest": first},
                 more=[(errors.MANIFEST_BLOB_UNKNOWN, message, {"digest": d}) for d in rest],
             )
+        _check_sizes(manifest.blob_descriptors(), present, "blob")
+        _check_sizes(manifest.manifests, child_sizes, "manifest")
         if not manifest.is_index:
-            return manifest.image_size(), []
+            return _total_size(manifest.image_size()), []
         total = sum(size for size, _ in children.values())
         platforms = manifest.index_platforms() or list(
             dict.fromkeys(p for _, child in children.values() for p in child)
         )
-        return total, platforms
+        return _total_size(total), platforms
 
     @staticmethod
     async def _store_manifest(

@@ -122,7 +122,7 @@ def decode_continue(token: str) -> tuple[str, str]:
     """Raises ApiError for a token this server did not hand out."""
     try:
         value = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):
         value = None
     if not (
         isinstance(value, list)

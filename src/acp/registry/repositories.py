@@ -77,7 +77,7 @@ class Repositories:
 
     async def require_namespace(self, repo: Repo) -> None:
         if not await self.namespace_exists(repo.cluster, repo.namespace):
-            raise errors.name_unknown(repo.path)
+            raise errors.namespace_unknown(repo.path, repo.namespace)
 
     # --- rows ------------------------------------------------------------------------------
 
@@ -104,7 +104,7 @@ class Repositories:
         if repository_id is not None:
             return repository_id
         if not await _namespace_row_exists(conn, repo.cluster_id, repo.namespace):
-            raise errors.name_unknown(repo.path)
+            raise errors.namespace_unknown(repo.path, repo.namespace)
         await insert_ignore(
             conn,
             r,

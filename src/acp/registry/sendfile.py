@@ -70,7 +70,9 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
         return ByteRange(max(0, size - suffix), size - 1)
     start = int(first)
     end = size - 1 if not last else min(int(last), size - 1)
-    if start >= size or (last and int(last) < start):
+    if last and int(last) < start:
+        raise BadRange(f"invalid range: it ends (byte {last}) before it starts (byte {start})")
+    if start >= size:
         raise BadRange(f"range starts beyond the {size} bytes of content")
     return ByteRange(start, end)
 

@@ -377,6 +377,92 @@ def test_unreachable_platform_names_the_url(run: Callable[..., Run]) -> None:
     )
 
 
+def _one_sentence(result: Run, code: int = 1) -> str:
+    """The error of a command that failed cleanly: one line on stderr, no traceback."""
+    assert result.code == code, result.err
+    assert result.err.startswith("error: ")
+    assert result.err.count("\n") == 1
+    assert "Traceback" not in result.err
+    return result.err
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://x:abc", "https://", "http://x:99999"])
+def test_malformed_registry_urls_are_one_sentence(
+    run: Callable[..., Run], monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    assert url in _one_sentence(run("get", "images", f"--registry-url={url}"))
+    monkeypatch.setenv("AC_REGISTRY_URL", url)
+    assert "AC_REGISTRY_URL" in _one_sentence(run("get", "images"))
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://x:abc", "https://"])
+def test_malformed_login_urls_are_one_sentence(run: Callable[..., Run], url: str) -> None:
+    result = run("login", url, "-u", "alice", "-p", "a-password")
+    assert f"the platform URL {url!r}" in _one_sentence(result, code=2)
+    assert result.requests == []
+
+
+def _damage_kubeconfig(tmp_path: Path, **changes: object) -> None:
+    """Set the session's platformUrl, the cluster's server or its registryApiUrl."""
+    config = KubeConfig.load(tmp_path / "config")
+    user = config.data["users"][0]["user"]["extensions"][0]["extension"]
+    cluster = config.data["clusters"][0]["cluster"]
+    for key, value in changes.items():
+        if key == "platformUrl":
+            user[key] = value
+        elif key == "server":
+            cluster[key] = value
+        else:
+            cluster["extensions"][0]["extension"][key] = value
+    config.save()
+
+
+@pytest.mark.parametrize("value", ["http://[::1", "http://x:abc", 5, "https://"])
+def test_malformed_urls_in_the_kubeconfig_are_one_sentence(
+    run: Callable[..., Run], tmp_path: Path, value: object
+) -> None:
+    _damage_kubeconfig(tmp_path, platformUrl=value)
+    err = _one_sentence(run("auth", "whoami"))
+    assert "the platform API" in err
+    assert "log in again" in err
+    _damage_kubeconfig(tmp_path, server=value)
+    assert "the Kubernetes API" in _one_sentence(run("get", "ns"))
+    _damage_kubeconfig(tmp_path, registryApiUrl=value)
+    assert "registry API URL" in _one_sentence(run("get", "images"))
+
+
+@pytest.mark.parametrize(
+    "content", [b"\xff\xfe\x00bin", b"\x00\x01\x02", b"x: " + b"[" * 3000 + b"]" * 3000]
+)
+def test_a_kubeconfig_that_is_not_text_or_yaml_is_one_sentence(
+    run: Callable[..., Run], tmp_path: Path, content: bytes
+) -> None:
+    (tmp_path / "config").write_bytes(content)
+    assert "kubeconfig" in _one_sentence(run("get", "ns"))
+
+
+@pytest.mark.parametrize("name", ["BAD NS", "My-NS", "under_score", "a" * 64, "dot.ted"])
+def test_switching_to_an_invalid_namespace_changes_nothing(
+    run: Callable[..., Run], tmp_path: Path, name: str
+) -> None:
+    def forbidden(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(403, json={"kind": "Status", "code": 403, "message": "forbidden"})
+
+    result = run("namespace", name, handler=forbidden)
+    assert f"{name!r} is not a valid namespace name" in _one_sentence(result, code=2)
+    assert result.requests == []
+    assert KubeConfig.load(tmp_path / "config").context("work/global") == {
+        "cluster": "acp:work:global",
+        "user": "acp:work",
+        "namespace": "ctx-ns",
+    }
+    allowed = run("namespace", "good-ns", handler=forbidden)
+    assert allowed.code == 0, allowed.err
+    assert (KubeConfig.load(tmp_path / "config").context("work/global") or {})[
+        "namespace"
+    ] == "good-ns"
+
+
 def test_registry_login_writes_docker_auth(run: Callable[..., Run], tmp_path: Path) -> None:
     target = tmp_path / "docker" / "config.json"
     target.parent.mkdir()

@@ -138,6 +138,20 @@ def test_platform_url_refuses_other_schemes() -> None:
         platform_url("ftp://acp.example.com")
 
 
+@pytest.mark.parametrize(
+    ("typed", "problem"),
+    [
+        ("http://[::1", "is not a valid URL"),
+        ("http://x:abc", "is not a valid URL"),
+        ("https://", "has no host name"),
+        ("https:///path", "has no host name"),
+    ],
+)
+def test_platform_url_refuses_malformed_urls(typed: str, problem: str) -> None:
+    with pytest.raises(UsageError, match=problem):
+        platform_url(typed)
+
+
 def test_default_session_names() -> None:
     assert default_session_name("https://acp.example.com") == "acp.example.com"
     assert default_session_name("http://127.0.0.1:5000") == "127.0.0.1-5000"

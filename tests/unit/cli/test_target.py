@@ -93,7 +93,10 @@ def test_the_in_cluster_default_comes_last(tmp_path: Path) -> None:
     [
         ("registry:5000", "has no scheme"),
         ("ftp://registry", "must start with"),
-        ("https://", "must start"),
+        ("https://", "has no host name"),
+        ("http://[::1", "is not a valid URL"),
+        ("http://x:abc", "is not a valid URL"),
+        ("http://x:99999", "is not a valid URL"),
     ],
 )
 def test_urls_need_a_scheme(value: str, problem: str) -> None:

@@ -102,6 +102,24 @@ def test_docker_schema2_and_foreign_layers() -> None:
 
 
 @pytest.mark.parametrize(
+    ("media_type", "urls", "elsewhere"),
+    [
+        ("application/vnd.docker.image.rootfs.foreign.diff.tar", ["https://x"], True),
+        ("application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", ["https://x"], True),
+        ("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", [], False),
+        ("application/vnd.oci.image.layer.v1.tar+gzip", ["https://x"], False),
+        ("application/vnd.docker.image.rootfs.diff.tar.gzip", ["https://x"], False),
+    ],
+)
+def test_only_foreign_layers_with_urls_may_be_elsewhere(
+    media_type: str, urls: list[str], elsewhere: bool
+) -> None:
+    layer = {**LAYER, "mediaType": media_type, "urls": urls}
+    manifest = mf.parse(_doc(mediaType=mf.OCI_MANIFEST, config=CONFIG, layers=[layer]), None)
+    assert (LAYER["digest"] not in manifest.blob_references()) is elsewhere
+
+
+@pytest.mark.parametrize(
     ("body", "content_type", "message"),
     [
         (b"{not json", mf.OCI_MANIFEST, "not valid JSON"),
@@ -122,6 +140,17 @@ def test_docker_schema2_and_foreign_layers() -> None:
         ),
         (_doc(mediaType=mf.OCI_MANIFEST, config={**CONFIG, "size": -1}, layers=[]), None, "size"),
         (_doc(mediaType=mf.OCI_MANIFEST, config={**CONFIG, "size": True}, layers=[]), None, "size"),
+        (
+            _doc(mediaType=mf.OCI_MANIFEST, config={**CONFIG, "size": 2**63}, layers=[]),
+            None,
+            "size",
+        ),
+        (
+            _doc(mediaType=mf.OCI_MANIFEST, config=CONFIG, layers=[{**LAYER, "size": 10**30}]),
+            None,
+            "size",
+        ),
+        (b'{"a":' * 100_000 + b"1" + b"}" * 100_000, None, "nested too deeply"),
         (_doc(mediaType=mf.OCI_MANIFEST, config=CONFIG, layers="x"), None, "layers"),
         (_doc(mediaType=mf.OCI_INDEX, manifests={}), None, "manifests"),
         (

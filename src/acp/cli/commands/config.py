@@ -8,8 +8,8 @@ from typing import Any
 import click
 
 from acp.cli import printers
-from acp.cli.commands.common import examples, output_option, state
-from acp.cli.errors import CliError
+from acp.cli.commands.common import NAMESPACE_RE, examples, output_option, state
+from acp.cli.errors import CliError, UsageError
 from acp.cli.http import HttpError
 from acp.cli.kubeconfig import KubeConfig, Session, context_name
 from acp.cli.resources import NAMESPACES
@@ -290,6 +290,11 @@ def namespace(name: str | None, short: bool) -> None:
         else:
             click.echo(f'Using namespace "{shown}" on cluster "{target.cluster}".')
         return
+    if not NAMESPACE_RE.fullmatch(name):
+        raise UsageError(
+            f"{name!r} is not a valid namespace name: use at most 63 lower-case letters, "
+            "digits and '-', starting and ending with a letter or digit"
+        )
     if target.session is None:
         raise CliError(
             "switching namespaces needs a login session; pass -n NAME to each command instead"

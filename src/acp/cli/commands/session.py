@@ -12,21 +12,21 @@ import click
 
 from acp.cli.commands.common import examples, state
 from acp.cli.errors import CliError, UsageError
-from acp.cli.http import Api, HttpError, verification
+from acp.cli.http import Api, HttpError, url_problem, verification
 from acp.cli.kubeconfig import SESSION_NAME_RE, ClusterInfo, Session, context_name
 
 
 def platform_url(value: str) -> str:
     """Normalise what users type: a bare host means https, like `oc login`."""
-    value = value.strip().rstrip("/")
-    if not value:
+    value = value.strip()
+    if not value.rstrip("/"):
         raise UsageError("the platform URL is empty")
     if "://" not in value:
         value = f"https://{value}"
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise UsageError(f"{value!r} is not an http:// or https:// URL")
-    return value
+    problem = url_problem(value)
+    if problem:
+        raise UsageError(f"the platform URL {value!r} {problem}")
+    return value.rstrip("/")
 
 
 def default_session_name(url: str) -> str:

@@ -32,13 +32,22 @@ def media_type(header: str | None) -> str:
 
 
 async def read_body(request: web.Request) -> bytes:
+    """The whole body, however many pieces it arrives in; 413 beyond `MAX_BODY` bytes."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise errors.too_large(MAX_BODY)
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise errors.too_large(MAX_BODY)
-    request["bytes_in"] = len(raw)
-    return raw
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        # `read(n)` answers with what has arrived so far: read on until the end of the body.
+        chunk = await request.content.read(MAX_BODY + 1 - size)
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise errors.too_large(MAX_BODY)
+    request["bytes_in"] = size
+    return b"".join(parts)
 
 
 @dataclass
@@ -72,17 +81,32 @@ def parse_json(raw: bytes, problems: list[str] | None = None) -> Any:
         raise errors.bad_request(f"couldn't get version/kind; json parse error: {exc}") from exc
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """The safe loader, refusing aliases (`*name`): expanding them lets a few hundred bytes
+    stand for gigabytes of objects ("billion laughs")."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in request bodies", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
 def _parse_yaml(raw: bytes) -> Any:
     try:
-        documents = list(yaml.safe_load_all(raw))
+        documents = list(yaml.load_all(raw, Loader=_NoAliasLoader))
     except yaml.YAMLError as exc:
         raise errors.bad_request(f"error converting YAML to JSON: yaml: {exc}") from exc
+    except RecursionError as exc:
+        raise errors.bad_request("error converting YAML to JSON: nested too deeply") from exc
     if len(documents) != 1:
         raise errors.bad_request("the body must hold exactly one YAML document")
     # Round-trip through JSON so that YAML-only values (dates, binary) become what JSON allows.
     try:
         return json.loads(json.dumps(documents[0], default=str))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise errors.bad_request(f"error converting YAML to JSON: {exc}") from exc
 
 

@@ -308,7 +308,7 @@ def _decode_continue(token: str) -> tuple[str, str]:
     try:
         namespace, name = json.loads(base64.urlsafe_b64decode(token.encode()))
         return str(namespace), str(name)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
         raise errors.bad_request("continue key is not valid") from exc
 
 

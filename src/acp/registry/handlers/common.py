@@ -4,7 +4,9 @@ parsing and response headers."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -46,11 +48,43 @@ def service_name(ctx: AppContext, cluster: str) -> str:
     return ctx.registry_host(cluster)
 
 
+_HOSTNAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+
+
+def valid_host_header(value: str) -> bool:
+    """Whether `value` is `host[:port]`: a host name, an IPv4 address or an [IPv6] address,
+    with an optional numeric port."""
+    port: str | None
+    if value.startswith("["):
+        address, bracket, rest = value[1:].partition("]")
+        if not bracket or "%" in address or (rest and not rest.startswith(":")):
+            return False
+        try:
+            ipaddress.IPv6Address(address)
+        except ValueError:
+            return False
+        port = rest[1:] if rest else None
+    else:
+        host, colon, after = value.partition(":")
+        labels = host.removesuffix(".").split(".")
+        if len(host) > 253 or not all(_HOSTNAME.fullmatch(label) for label in labels):
+            return False
+        port = after if colon else None
+    return port is None or (
+        port.isascii() and port.isdigit() and 0 < len(port) <= 5 and int(port) <= 65535
+    )
+
+
 def token_realm(request: web.Request) -> str:
+    """Where clients get registry tokens: the public URL if one is set, else the host the
+    client asked for (when it is a plain host[:port]), else this listener's address."""
     ctx = context(request)
-    if ctx.settings.public_url:
-        return f"{ctx.registry_url(request_cluster(request))}/auth/token"
-    return f"{request.scheme}://{request.host}/auth/token"
+    base = ctx.registry_url(request_cluster(request))
+    if not ctx.settings.public_url:
+        host = request.headers.get("Host", "")
+        if valid_host_header(host):
+            base = f"{request.scheme}://{host}"
+    return f"{base}/auth/token"
 
 
 async def caller(request: web.Request) -> Identity:
