@@ -184,6 +184,7 @@ class _FileUploadWriter(UploadWriter):
             raise StorageError(f"upload {self._id} holds {stored} bytes, fewer than {offset}")
         hasher = await self._hasher_at(offset, self._algorithm)
         self._store._forget(self._id)
+        _forget_digest(self._fd)  # the bytes are about to change
         if stored > offset:
             # Left behind by a request that failed before its offset was recorded.
             await asyncio.to_thread(os.ftruncate, self._fd, offset)
@@ -196,11 +197,13 @@ class _FileUploadWriter(UploadWriter):
             raise
         self._store._remember(self._id, size, self._algorithm, hasher)
         self._synced = size
+        _record_digest(self._fd, size, f"{self._algorithm}:{hasher.copy().hexdigest()}")
         return size
 
     async def truncate(self, offset: int) -> None:
         self._store._forget(self._id)
         self._synced = None
+        _forget_digest(self._fd)
         await asyncio.to_thread(_truncate_durably, self._fd, offset)
 
     async def digest(self, size: int, algorithm: str) -> str:
@@ -209,6 +212,9 @@ class _FileUploadWriter(UploadWriter):
             raise StorageError(f"upload {self._id} holds {stored} bytes, fewer than {size}")
         hasher = self._store._hash_state(self._id, size, algorithm)
         if hasher is None:
+            recorded = _recorded_digest(self._fd, size)
+            if recorded is not None and recorded.startswith(f"{algorithm}:"):
+                return recorded  # appended by another process
             hasher = await asyncio.to_thread(_hash_prefix, self._fd, size, algorithm)
             self._store._remember(self._id, size, algorithm, hasher)
         return f"{algorithm}:{hasher.copy().hexdigest()}"
@@ -441,6 +447,32 @@ def _hash_prefix(fd: int, size: int, algorithm: str) -> Hasher:
     return hasher
 
 
+# The digest of an upload's bytes as its last successful append left them, as an extended
+# attribute of the upload file: a request that finishes the upload in another worker process
+# (HTTP clients spread requests over pooled connections) then need not read it all again.
+# Removed before the bytes change, set after they are durable; absent where the filesystem
+# has no user attributes, which only costs the re-read.
+_DIGEST_ATTRIBUTE = "user.acp.digest"
+
+
+def _record_digest(fd: int, size: int, digest: str) -> None:
+    with contextlib.suppress(OSError):
+        os.setxattr(fd, _DIGEST_ATTRIBUTE, f"{size} {digest}".encode())
+
+
+def _forget_digest(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.removexattr(fd, _DIGEST_ATTRIBUTE)
+
+
+def _recorded_digest(fd: int, size: int) -> str | None:
+    try:
+        recorded_size, digest = os.getxattr(fd, _DIGEST_ATTRIBUTE).decode().split(" ", 1)
+    except (OSError, ValueError):
+        return None
+    return digest if recorded_size == str(size) and os.fstat(fd).st_size >= size else None
+
+
 def _still_at(path: Path, fd: int) -> bool:
     try:
         return os.stat(path).st_ino == os.fstat(fd).st_ino
@@ -479,6 +511,7 @@ def _ensure_dir(path: Path) -> None:
 
 
 def _commit(fd: int, upload: Path, target: Path, size: int, synced: bool) -> None:
+    _forget_digest(fd)  # a blob is its digest; the attribute was for the upload only
     if os.fstat(fd).st_size != size:
         os.ftruncate(fd, size)
         synced = False

@@ -104,3 +104,42 @@ async def test_large_appends_at_unaligned_offsets(
         await writer.commit(digest, len(data))
     assert (tmp_path / "sha256" / digest[7:9] / digest[7:]).read_bytes() == data
     assert opened == ["_DirectFile" if direct else "_BufferedFile"] * 3
+
+
+async def test_another_process_finishes_with_the_recorded_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The digest left by the last append lets another process (a second store on the same
+    directory) finish without reading the bytes again; any change to the bytes drops it."""
+    first, second = FilesystemBlobStore(tmp_path), FilesystemBlobStore(tmp_path)
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    await first.create_upload("u3")
+    async with first.writer("u3", "sha256") as writer:
+        assert await writer.append(0, _chunked(data, 100_000)) == len(data)
+
+    reads: list[int] = []
+    real_hash_prefix = filesystem._hash_prefix
+
+    def counting_hash_prefix(fd: int, size: int, algorithm: str) -> object:
+        reads.append(size)
+        return real_hash_prefix(fd, size, algorithm)
+
+    monkeypatch.setattr(filesystem, "_hash_prefix", counting_hash_prefix)
+    async with second.writer("u3", "sha256") as writer:
+        assert await writer.digest(len(data), "sha256") == digest
+        assert reads == []
+        # Another algorithm, or another size, is not what was recorded.
+        assert await writer.digest(len(data), "sha512") == (
+            "sha512:" + hashlib.sha512(data).hexdigest()
+        )
+        prefix = "sha256:" + hashlib.sha256(data[:10]).hexdigest()
+        assert await writer.digest(10, "sha256") == prefix
+        assert reads == [len(data), 10]
+        await writer.truncate(len(data) - 5)
+    reads.clear()
+    async with FilesystemBlobStore(tmp_path).writer("u3", "sha256") as writer:
+        assert await writer.digest(len(data) - 5, "sha256") == (
+            "sha256:" + hashlib.sha256(data[:-5]).hexdigest()
+        )
+        assert reads == [len(data) - 5]
