@@ -334,3 +334,35 @@ def test_tag_lists_follow_changes_made_on_the_other_worker(tmp_path: Path) -> No
         _, response, _ = first.request("DELETE", f"/v2/{ns}/app/manifests/v1")
         assert response.status == 202
         assert tags(second) == tags(first) == ["v2"]
+
+
+def test_a_password_verified_on_one_worker_is_shared_and_ends_everywhere(
+    tmp_path: Path,
+) -> None:
+    """Workers share recently verified passwords; a password change or a disabled account
+    ends that at once on every worker."""
+    with running_server(tmp_path, database=DATABASES[0], workers=2) as server:
+        with Platform(server, server.login()) as admin:
+            admin.user("erin", "erin-password-1")
+        first, second = _one_connection_per_worker(server)
+
+        def status(connection: _Connection, password: str) -> int:
+            credentials = base64.b64encode(f"erin:{password}".encode()).decode()
+            connection.auth = f"Basic {credentials}"
+            return connection.request("GET", "/v2/")[1].status
+
+        assert status(first, "erin-password-1") == 200
+        assert status(second, "erin-password-1") == 200
+        assert status(second, "wrong-password-1") == 401
+        with server.client(server.login()) as api:
+            changed = api.put("/api/v1/users/erin/password", json={"password": "erin-password-2"})
+            assert changed.status_code == 204, changed.text
+        assert status(first, "erin-password-1") == 401
+        assert status(second, "erin-password-1") == 401
+        assert status(first, "erin-password-2") == 200
+        assert status(second, "erin-password-2") == 200
+        with server.client(server.login()) as api:
+            disabled = api.patch("/api/v1/users/erin", json={"disabled": True})
+            assert disabled.status_code == 200, disabled.text
+        assert status(first, "erin-password-2") == 401
+        assert status(second, "erin-password-2") == 401

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from acp.auth import accounts
+from acp.auth import accounts, verified
 from acp.auth.accounts import SESSION_TOKEN_PREFIX, User
 from acp.auth.identity import (
     ANONYMOUS,
@@ -160,7 +160,16 @@ class IdentityResolver:
             return await self._jwt(password, cache_key, cluster, registry_service=None)
         gen_key = accounts.user_generation_key(username)
         generation = self._cache.generation(gen_key)  # read before the database
-        user = await self.check_password(username, password, address)
+        user = None
+        if verified.shared().check(username, password, generation):
+            # Verified by another worker of this host moments ago: no second hash.
+            async with self._db.read() as conn:
+                user = await accounts.get_user(conn, username)
+            if user is not None and user.disabled:
+                user = None
+        if user is None:
+            user = await self.check_password(username, password, address)
+            verified.shared().remember(username, password, generation, PASSWORD_CACHE_SECONDS)
         identity = user_identity(user.username, user.uid, user.groups, "password")
         self._remember(cache_key, gen_key, generation, identity, PASSWORD_CACHE_SECONDS)
         return identity

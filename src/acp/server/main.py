@@ -344,6 +344,9 @@ def _supervise(settings: Settings, sockets: list[socket.socket]) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    from acp.auth import verified
+
+    verified.shared()  # created before the forks, so that every worker shares it
     for slot in range(settings.workers):
         spawn(slot)
     while children:
