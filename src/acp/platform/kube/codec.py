@@ -11,6 +11,7 @@ import yaml
 from aiohttp import web
 
 from acp.platform.kube import errors, protobuf, schema
+from acp.server.bodies import read_limited
 
 JSON = "application/json"
 YAML = "application/yaml"
@@ -32,22 +33,8 @@ def media_type(header: str | None) -> str:
 
 
 async def read_body(request: web.Request) -> bytes:
-    """The whole body, however many pieces it arrives in; 413 beyond `MAX_BODY` bytes."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise errors.too_large(MAX_BODY)
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        # `read(n)` answers with what has arrived so far: read on until the end of the body.
-        chunk = await request.content.read(MAX_BODY + 1 - size)
-        if not chunk:
-            break
-        parts.append(chunk)
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise errors.too_large(MAX_BODY)
-    request["bytes_in"] = size
-    return b"".join(parts)
+    """The whole body; 413 beyond `MAX_BODY` bytes."""
+    return await read_limited(request, MAX_BODY, lambda: errors.too_large(MAX_BODY))
 
 
 @dataclass

@@ -21,6 +21,7 @@ from acp.registry import access, challenge, errors, names
 from acp.registry.actor import Actor
 from acp.registry.repositories import Repo
 from acp.registry.services import Registry
+from acp.server.bodies import read_limited
 from acp.server.context import AppContext, context
 from acp.server.middleware import request_cluster, request_id
 from acp.storage import digests
@@ -232,17 +233,8 @@ async def body_chunks(request: web.Request) -> AsyncIterator[bytes]:
 
 async def read_body(request: web.Request, limit: int) -> bytes:
     """A small body, whole; 413 beyond `limit` bytes."""
-    if request.content_length is not None and request.content_length > limit:
-        raise errors.manifest_invalid(f"the body is larger than the {limit} byte limit", 413)
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await request.content.read(limit + 1 - size)
-        if not chunk:
-            break
-        parts.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            raise errors.manifest_invalid(f"the body is larger than the {limit} byte limit", 413)
-    request["bytes_in"] = size
-    return b"".join(parts)
+    return await read_limited(
+        request,
+        limit,
+        lambda: errors.manifest_invalid(f"the body is larger than the {limit} byte limit", 413),
+    )
