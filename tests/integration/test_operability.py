@@ -6,7 +6,6 @@ PostgreSQL)."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -317,15 +316,6 @@ def _wait_for(check: Any, timeout: float = 20) -> None:
         time.sleep(0.05)
 
 
-def _send_raw(server: RunningServer, request: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as connection:
-        connection.sendall(request)
-        answer = b""
-        while chunk := connection.recv(65536):
-            answer += chunk
-    return answer
-
-
 def test_malformed_requests_log_one_line_without_what_was_sent(acp_server: RunningServer) -> None:
     assert acp_server.log_path is not None
     start = acp_server.log_path.stat().st_size
@@ -336,7 +326,7 @@ def test_malformed_requests_log_one_line_without_what_was_sent(acp_server: Runni
         f"GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Bad\x01Name: {secret[:40]}\r\n\r\n".encode(),
     ]
     for request in requests:
-        status_line = _send_raw(acp_server, request).split(b"\r\n", 1)[0]
+        status_line = acp_server.send_raw(request).split(b"\r\n", 1)[0]
         assert status_line.split(b" ")[1] == b"400", (request[:60], status_line)
     deadline = time.monotonic() + 5
     while True:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -115,11 +114,7 @@ def test_a_token_allows_what_it_lists_and_nothing_more(
 
 def _challenge(server: RunningServer, request_head: bytes) -> str:
     """The WWW-Authenticate header of the answer to a request sent exactly as written."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as connection:
-        connection.sendall(request_head)
-        answer = b""
-        while chunk := connection.recv(65536):
-            answer += chunk
+    answer = server.send_raw(request_head)
     head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1")
     found = re.search(r"^WWW-Authenticate: (.*)$", head, re.MULTILINE | re.IGNORECASE)
     assert found, head

@@ -168,6 +168,15 @@ class RunningServer:
         response.raise_for_status()
         return str(response.json()["token"])
 
+    def send_raw(self, request: bytes) -> bytes:
+        """Send bytes exactly as written on a new connection; everything that comes back."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as connection:
+            connection.sendall(request)
+            answer = b""
+            while chunk := connection.recv(65536):
+                answer += chunk
+        return answer
+
     def client(self, token: str | None = None, **kwargs: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         kwargs.setdefault("verify", self.verify)
