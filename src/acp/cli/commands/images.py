@@ -292,8 +292,8 @@ def delete_images(
     """Delete image tags (or manifests by digest). Without --confirm, only preview.
 
     Deleting a tag removes that tag only; other tags on the same digest stay. Deleting
-    NS/NAME@DIGEST removes the manifest and every tag pointing at it. Layer data is
-    reclaimed later by garbage collection.
+    NS/NAME@DIGEST removes the manifest and every tag pointing at it. Layer data stays
+    in the blob store (this does not free disk space).
     """
     references = list(dict.fromkeys(parse_reference(value) for value in repos))
     # Tags first: a digest deleted earlier would take them along and fail the rest.
