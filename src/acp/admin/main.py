@@ -64,7 +64,7 @@ def _progress(message: str) -> None:
 @click.version_option(__version__, prog_name="acp-admin")
 def main() -> None:
     """Operator commands for ACP Registry: consistent backups of a running server, restores
-    into a new data directory, and setting a lost password."""
+    into a new data directory, garbage collection, and setting a lost password."""
 
 
 @main.command(
@@ -167,6 +167,50 @@ def restore(data_dir: Path, database_url: str, storage: str, source: Path, as_js
         f"Restored {summary.blobs} blobs ({summary.blob_bytes} bytes) and the "
         f"{summary.database} database into {summary.data_dir} in {summary.seconds} s"
         f"{dropped}.\nStart the server with: {start}"
+    )
+
+
+@main.command(
+    "gc",
+    epilog="\b\nExamples:\n"
+    "  acp-admin gc --data-dir /var/lib/acp --dry-run\n"
+    "  acp-admin gc --data-dir /var/lib/acp --grace 48h",
+)
+@_server_options
+@click.option(
+    "--grace",
+    default="24h",
+    show_default=True,
+    help="Keep anything linked or committed more recently than this (s, m, h or d), so that "
+    "pushes in progress keep the layers they uploaded before their manifest.",
+)
+@click.option("--dry-run", is_flag=True, help="Count what would be removed; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def gc(
+    data_dir: Path, database_url: str, storage: str, grace: str, dry_run: bool, as_json: bool
+) -> None:
+    """Reclaim the space of deleted images while the server runs: remove repository links
+    to blobs that no manifest of the repository refers to, then blob content that no
+    repository links."""
+    import asyncio
+
+    from acp.admin.collect import CollectError, parse_duration, run_collection
+
+    try:
+        result = asyncio.run(
+            run_collection(
+                _settings(data_dir, database_url, storage), parse_duration(grace), dry_run
+            )
+        )
+    except CollectError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(asdict(result), indent=2))
+        return
+    verb = "Would remove" if dry_run else "Removed"
+    click.echo(
+        f"{verb} {result.links} repository links, {result.blobs} blob records and "
+        f"{result.files} blob files ({result.bytes} bytes)."
     )
 
 

@@ -14,6 +14,7 @@ from acp.db.audit import AuditLog
 from acp.db.engine import Database, touch
 from acp.registry import errors
 from acp.registry.actor import Actor
+from acp.registry.collector import guard_links
 from acp.registry.repositories import Repo, Repositories
 from acp.registry.sql import insert_ignore
 from acp.storage.base import BlobLocation, BlobStore
@@ -90,6 +91,7 @@ async def linked_size(conn: AsyncConnection, repo: Repo, digest: str) -> int | N
 
 async def link(conn: AsyncConnection, repository_id: int, digest: str, size: int) -> None:
     """Record a stored blob and make it readable through a repository."""
+    await guard_links(conn)
     now = datetime.now(UTC)
     await insert_ignore(conn, b, {"digest": digest, "size": size, "created_at": now}, ["digest"])
     await insert_ignore(

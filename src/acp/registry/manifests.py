@@ -22,6 +22,7 @@ from acp.db.engine import Database, touch
 from acp.db.generations import GenerationCache, Generations
 from acp.registry import errors, manifest_format
 from acp.registry.actor import Actor
+from acp.registry.collector import guard_links
 from acp.registry.manifest_format import InvalidManifest, Manifest
 from acp.registry.names import Reference
 from acp.registry.repositories import Repo, Repositories
@@ -205,6 +206,7 @@ class Manifests:
         """Refuse a manifest whose blobs or child manifests are not in the repository, or
         whose descriptors give them another size than the stored one.
         Returns its total size and platforms (for an index, from its children)."""
+        await guard_links(conn)  # the links checked here stay until the manifest is in
         missing: list[str] = []
         blob_refs = manifest.blob_references()
         present: dict[str, int] = {}

@@ -32,7 +32,7 @@ import mmap
 import os
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -61,6 +61,10 @@ DIRECT_BLOCK = 4 * 1024 * 1024
 # Committed blobs up to this size are read back into the page cache in the background.
 PREFETCH_MAX = 512 * 1024 * 1024
 READ_BYTES = 1024 * 1024
+# Blob files looked up in the database at a time when sweeping.
+SWEEP_BATCH = 500
+# Suffix of a blob file renamed aside by a sweep, before it is removed or put back.
+ASIDE = ".gc-aside"
 # Hash states kept for uploads this process is writing (so the next chunk need not re-read).
 MAX_HASH_STATES = 4096
 
@@ -153,6 +157,44 @@ class FilesystemBlobStore(BlobStore):
     async def delete_blob(self, digest: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             await asyncio.to_thread(os.unlink, self.blob_path(digest))
+
+    async def sweep(
+        self,
+        recorded: Callable[[list[str]], Awaitable[set[str]]],
+        cutoff: float,
+        *,
+        dry_run: bool = False,
+    ) -> tuple[int, int]:
+        """Remove blob files last committed before `cutoff` (a timestamp) whose digest
+        `recorded` does not return; returns how many and their bytes.
+
+        A commit of the same digest may happen meanwhile, and it sets the file's mtime: each
+        file is renamed aside first, and put back if the inode that moved turns out to be
+        fresh. Whatever file is at a blob's path has that blob's bytes, so putting one back
+        over a newer copy is harmless. Files left aside by an interrupted sweep are put back
+        (or dropped, when the path holds a copy) before anything else."""
+        lock = os.open(self.root / ".gc-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StorageError("another garbage collection is running") from None
+            if not dry_run:
+                await asyncio.to_thread(_restore_aside, self.root)
+            candidates = await asyncio.to_thread(_old_blobs, self.root, cutoff)
+            removed = freed = 0
+            for start in range(0, len(candidates), SWEEP_BATCH):
+                batch = candidates[start : start + SWEEP_BATCH]
+                live = await recorded([digest for digest, _, _ in batch])
+                for digest, path, size in batch:
+                    if digest in live:
+                        continue
+                    if dry_run or await asyncio.to_thread(_remove_unless_fresh, path, cutoff):
+                        removed += 1
+                        freed += size
+            return removed, freed
+        finally:
+            os.close(lock)
 
 
 class _FileUploadWriter(UploadWriter):
@@ -517,11 +559,17 @@ def _commit(fd: int, upload: Path, target: Path, size: int, synced: bool) -> Non
         synced = False
     if not synced:
         os.fdatasync(fd)
+    # A fresh mtime on the blob keeps a concurrent garbage collection off it (see `sweep`):
+    # an upload may sit idle for a long time before its closing PUT.
+    kept = False
+    with contextlib.suppress(FileNotFoundError):
+        os.utime(target)  # same digest, same bytes: the stored copy serves
+        kept = True
     try:
-        if target.exists():
-            # Same digest, same bytes: the stored copy serves.
+        if kept:
             upload.unlink()
         else:
+            os.utime(fd)
             _ensure_dir(target.parent)
             os.rename(upload, target)
             _fsync_dir(target.parent)
@@ -534,6 +582,53 @@ def _commit(fd: int, upload: Path, target: Path, size: int, synced: bool) -> Non
         # start reading it back in the background.
         with contextlib.suppress(OSError):
             os.posix_fadvise(fd, 0, size, os.POSIX_FADV_WILLNEED)
+
+
+def _old_blobs(root: Path, cutoff: float) -> list[tuple[str, Path, int]]:
+    """(digest, path, size) of every blob file whose mtime is before `cutoff`."""
+    found = []
+    for algorithm in digests.ALGORITHMS:
+        top = root / algorithm
+        if not top.is_dir():
+            continue
+        for prefix in os.scandir(top):
+            if not prefix.is_dir():
+                continue
+            for entry in os.scandir(prefix.path):
+                digest = f"{algorithm}:{entry.name}"
+                if not digests.is_valid(digest):
+                    continue  # temporary or set-aside files
+                with contextlib.suppress(FileNotFoundError):
+                    stat = entry.stat()
+                    if stat.st_mtime < cutoff:
+                        found.append((digest, Path(entry.path), stat.st_size))
+    return found
+
+
+def _remove_unless_fresh(path: Path, cutoff: float) -> bool:
+    aside = path.with_name(path.name + ASIDE)
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return False
+    if os.stat(aside).st_mtime >= cutoff:
+        # Committed again since it was listed: back where it belongs.
+        os.rename(aside, path)
+        _fsync_dir(path.parent)
+        return False
+    os.unlink(aside)
+    return True
+
+
+def _restore_aside(root: Path) -> None:
+    for algorithm in digests.ALGORITHMS:
+        for aside in (root / algorithm).glob(f"*/*{ASIDE}"):
+            path = aside.with_name(aside.name.removesuffix(ASIDE))
+            if path.exists():
+                aside.unlink()
+            else:
+                os.rename(aside, path)
+                _fsync_dir(path.parent)
 
 
 def _read_small(path: Path, limit: int) -> bytes | None:

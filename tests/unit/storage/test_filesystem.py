@@ -3,6 +3,7 @@ and another request opening it."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import itertools
 import os
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from acp.storage import filesystem
-from acp.storage.base import UploadMissing
+from acp.storage.base import StorageError, UploadMissing
 from acp.storage.filesystem import FilesystemBlobStore, _still_at
 
 
@@ -143,3 +144,90 @@ async def test_another_process_finishes_with_the_recorded_digest(
             "sha256:" + hashlib.sha256(data[:-5]).hexdigest()
         )
         assert reads == [len(data) - 5]
+
+
+async def _store_blob(store: FilesystemBlobStore, upload_id: str, data: bytes) -> str:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    await store.create_upload(upload_id)
+    async with store.writer(upload_id, "sha256") as writer:
+        await writer.append(0, _body(data))
+        await writer.commit(digest, len(data))
+    return digest
+
+
+async def _none_recorded(digests: list[str]) -> set[str]:
+    return set()
+
+
+async def test_the_sweep_removes_old_unrecorded_blobs_only(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    old, recorded, fresh = [await _store_blob(store, f"u{n}", b"blob %d" % n) for n in range(3)]
+    for digest in (old, recorded):
+        os.utime(store.blob_path(digest), (1_000_000, 1_000_000))
+    cutoff = os.stat(store.blob_path(fresh)).st_mtime - 1
+
+    async def only_recorded(digests: list[str]) -> set[str]:
+        return {recorded} & set(digests)
+
+    assert await store.sweep(only_recorded, cutoff, dry_run=True) == (1, len(b"blob 0"))
+    assert store.blob_path(old).exists()  # a dry run changes nothing
+    assert await store.sweep(only_recorded, cutoff) == (1, len(b"blob 0"))
+    assert not store.blob_path(old).exists()
+    assert store.blob_path(recorded).exists()
+    assert store.blob_path(fresh).exists()
+
+
+async def test_committing_a_stored_digest_again_keeps_it_from_the_sweep(tmp_path: Path) -> None:
+    """An upload that finishes with a digest already on disk refreshes the file's mtime, so a
+    collection running at that moment puts it back instead of removing it."""
+    store = FilesystemBlobStore(tmp_path)
+    digest = await _store_blob(store, "first", b"shared layer")
+    path = store.blob_path(digest)
+    os.utime(path, (1_000_000, 1_000_000))
+    cutoff = 1_500_000.0
+    assert filesystem._old_blobs(tmp_path, cutoff) == [(digest, path, len(b"shared layer"))]
+    await _store_blob(store, "second", b"shared layer")  # a push of the same layer
+    assert path.stat().st_mtime > cutoff
+    # The sweep had listed it before that commit: the moved file is fresh, so it goes back.
+    assert not filesystem._remove_unless_fresh(path, cutoff)
+    assert path.read_bytes() == b"shared layer"
+
+
+async def test_a_new_blob_committed_during_a_sweep_survives(tmp_path: Path) -> None:
+    """Listed as old, removed aside: a commit of the same digest in between lands a fresh
+    file at the path, and the sweep drops only the old inode it moved."""
+    store = FilesystemBlobStore(tmp_path)
+    digest = await _store_blob(store, "old", b"layer")
+    path = store.blob_path(digest)
+    os.utime(path, (1_000_000, 1_000_000))
+    assert filesystem._remove_unless_fresh(path, 1_500_000.0)
+    await _store_blob(store, "new", b"layer")
+    assert path.read_bytes() == b"layer"
+
+
+async def test_files_left_aside_by_an_interrupted_sweep_are_put_back(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    lone = await _store_blob(store, "a", b"lone")
+    copied = await _store_blob(store, "b", b"copied")
+    for digest in (lone, copied):
+        path = store.blob_path(digest)
+        os.link(path, path.with_name(path.name + filesystem.ASIDE))
+    os.unlink(store.blob_path(lone))  # the sweep stopped between its rename and the check
+    assert await store.sweep(_none_recorded, 0.0) == (0, 0)
+    assert store.blob_path(lone).read_bytes() == b"lone"
+    assert not _aside_files(tmp_path)
+
+
+def _aside_files(root: Path) -> list[Path]:
+    return list(root.glob(f"sha256/*/*{filesystem.ASIDE}"))
+
+
+async def test_one_sweep_at_a_time(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    held = os.open(tmp_path / ".gc-lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(StorageError, match="another garbage collection"):
+            await store.sweep(_none_recorded, 0.0)
+    finally:
+        os.close(held)

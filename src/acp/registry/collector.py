@@ -1,0 +1,122 @@
+"""Garbage collection of blob content that no repository can read any more.
+
+Deletes in the API unlink at once; this reclaims the bytes, while the server serves:
+
+1. In one write transaction, repository links older than the grace period that no manifest
+   of the same repository refers to are removed, then blob rows left without any link. The
+   writers that could race with it (a manifest PUT checking that its blobs are linked, an
+   upload or mount creating a link) wait for it: SQLite admits one writer at a time, and on
+   PostgreSQL they take an advisory lock in shared mode that the collector takes exclusively.
+2. Blob files older than the grace period whose digest has no row are removed (see
+   `FilesystemBlobStore.sweep` for why a commit of the same digest meanwhile is safe).
+
+The grace period protects pushes in progress: a client uploads the layers first and the
+manifest afterwards, so a fresh link without a manifest is not garbage yet.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from acp.db import tables
+from acp.db.engine import Database
+from acp.storage.filesystem import FilesystemBlobStore
+
+log = logging.getLogger("acp.registry")
+
+rb = tables.repository_blobs
+b = tables.blobs
+m = tables.manifests
+mr = tables.manifest_references
+
+# Key of the PostgreSQL advisory lock between the collector and the writers of links.
+_LOCK_KEY = 0x616370_6763  # "acpgc"
+BATCH = 500
+
+
+async def guard_links(conn: AsyncConnection) -> None:
+    """Call in a write transaction before relying on or creating a blob link: waits while a
+    collection runs (PostgreSQL; SQLite's single writer already does)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(sa.text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": _LOCK_KEY})
+
+
+@dataclass(frozen=True)
+class Collected:
+    links: int  # repository links removed
+    blobs: int  # blob rows removed
+    files: int  # blob files removed
+    bytes: int  # their size
+    dry_run: bool
+
+
+async def collect(
+    db: Database, store: FilesystemBlobStore, grace: timedelta, *, dry_run: bool = False
+) -> Collected:
+    """Remove what no repository can read any more; with `dry_run`, count it only."""
+    cutoff = datetime.now(UTC) - grace
+    async with db.write() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+        links = [
+            (int(repository_id), str(digest))
+            for repository_id, digest in await conn.execute(
+                sa.select(rb.c.repository_id, rb.c.digest).where(~_kept(cutoff))
+            )
+        ]
+        orphans = [
+            str(row[0])
+            for row in await conn.execute(
+                sa.select(b.c.digest).where(
+                    b.c.created_at < cutoff,
+                    ~sa.select(sa.literal(1))
+                    .where(rb.c.digest == b.c.digest, _kept(cutoff))
+                    .exists(),
+                )
+            )
+        ]
+        if not dry_run:
+            for repository_id, digest in links:
+                await conn.execute(
+                    rb.delete().where(rb.c.repository_id == repository_id, rb.c.digest == digest)
+                )
+            for start in range(0, len(orphans), BATCH):
+                await conn.execute(b.delete().where(b.c.digest.in_(orphans[start : start + BATCH])))
+    gone = set(orphans)
+
+    async def recorded(digests: list[str]) -> set[str]:
+        """Which of these digests still have a blob row (for a dry run: would have)."""
+        found: set[str] = set()
+        async with db.read() as conn:
+            for start in range(0, len(digests), BATCH):
+                query = sa.select(b.c.digest).where(b.c.digest.in_(digests[start : start + BATCH]))
+                found |= {str(row[0]) for row in await conn.execute(query)}
+        return found - gone if dry_run else found
+
+    files, size = await store.sweep(recorded, cutoff.timestamp(), dry_run=dry_run)
+    result = Collected(len(links), len(orphans), files, size, dry_run)
+    log.info(
+        "garbage collection%s: %d repository links, %d blob records, %d files (%d bytes)",
+        " (dry run)" if dry_run else "",
+        result.links,
+        result.blobs,
+        result.files,
+        result.bytes,
+    )
+    return result
+
+
+def _kept(cutoff: datetime) -> sa.ColumnElement[bool]:
+    """A link stays if it is recent or a manifest of its repository refers to its blob."""
+    referenced = (
+        sa.select(sa.literal(1))
+        .select_from(mr.join(m, m.c.id == mr.c.manifest_id))
+        .where(m.c.repository_id == rb.c.repository_id, mr.c.digest == rb.c.digest)
+        .exists()
+    )
+    return sa.or_(rb.c.created_at >= cutoff, referenced)
