@@ -5,6 +5,8 @@ repository still refers to (or a push in progress just uploaded) stays, and push
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +32,14 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningSe
 def _gc(server: RunningServer, *args: str) -> dict[str, int]:
     done = acp_admin("gc", *server_args(server), "--json", *args)
     return json.loads(done.stdout)
+
+
+def _age_blob_files(server: RunningServer) -> None:
+    """Files committed in the last minutes are never swept (an upload renames its file into
+    place just before recording it); make every file an hour old."""
+    an_hour_ago = time.time() - 3600
+    for path in (server.data_dir / "blobs" / "sha256").glob("*/*"):
+        os.utime(path, (an_hour_ago, an_hour_ago))
 
 
 def _blob_file(server: RunningServer, data: bytes) -> Path:
@@ -60,6 +70,8 @@ def test_deleted_images_are_reclaimed_and_the_rest_stays(server: RunningServer) 
 
         # gone's config and second layer lose their link in app; in_progress too. Only
         # in_progress loses its last link: mirror still holds every blob of gone.
+        assert _gc(server, "--grace", "0s", "--dry-run")["files"] == 0  # files too recent
+        _age_blob_files(server)
         preview = _gc(server, "--grace", "0s", "--dry-run")
         assert preview == {
             "links": 3,
@@ -78,6 +90,7 @@ def test_deleted_images_are_reclaimed_and_the_rest_stays(server: RunningServer) 
 
         # The last image holding gone's blobs goes: its content goes, the shared layer stays.
         assert client.http.delete(f"/v2/{NS}/mirror/manifests/{gone.digest}").status_code == 202
+        _age_blob_files(server)
         reclaimed = _gc(server, "--grace", "0s")
         assert reclaimed["files"] == 2  # gone's config and its second layer
         assert reclaimed["bytes"] == len(gone.config) + len(gone.layers[1])
@@ -88,6 +101,7 @@ def test_deleted_images_are_reclaimed_and_the_rest_stays(server: RunningServer) 
         # Pushing the collected image again works, and nothing is left to collect.
         assert client.push_image(f"{NS}/app", "again", gone).status_code == 201
         assert _pullable(client, f"{NS}/app", gone)
+        _age_blob_files(server)
         assert _gc(server, "--grace", "0s")["files"] == 0
 
 

@@ -16,7 +16,7 @@ from acp.registry import errors
 from acp.registry.actor import Actor
 from acp.registry.collector import guard_links
 from acp.registry.repositories import Repo, Repositories
-from acp.registry.sql import insert_ignore
+from acp.registry.sql import insert_ignore, upsert
 from acp.storage.base import BlobLocation, BlobStore
 
 log = logging.getLogger("acp.registry")
@@ -94,9 +94,12 @@ async def link(conn: AsyncConnection, repository_id: int, digest: str, size: int
     await guard_links(conn)
     now = datetime.now(UTC)
     await insert_ignore(conn, b, {"digest": digest, "size": size, "created_at": now}, ["digest"])
-    await insert_ignore(
+    # Linked again (an upload or mount of a blob the repository already had): the link counts
+    # as new, so garbage collection's grace period covers the push it belongs to.
+    await upsert(
         conn,
         rb,
         {"repository_id": repository_id, "digest": digest, "created_at": now},
         ["repository_id", "digest"],
+        ["created_at"],
     )

@@ -7,8 +7,9 @@ Deletes in the API unlink at once; this reclaims the bytes, while the server ser
    writers that could race with it (a manifest PUT checking that its blobs are linked, an
    upload or mount creating a link) wait for it: SQLite admits one writer at a time, and on
    PostgreSQL they take an advisory lock in shared mode that the collector takes exclusively.
-2. Blob files older than the grace period whose digest has no row are removed (see
-   `FilesystemBlobStore.sweep` for why a commit of the same digest meanwhile is safe).
+2. Blob files older than the grace period (and at least FILE_GRACE_FLOOR) whose digest has
+   no row are removed (see `FilesystemBlobStore.sweep` for why a commit of the same digest
+   meanwhile is safe).
 
 The grace period protects pushes in progress: a client uploads the layers first and the
 manifest afterwards, so a fresh link without a manifest is not garbage yet.
@@ -34,6 +35,10 @@ b = tables.blobs
 m = tables.manifests
 mr = tables.manifest_references
 
+# Blob files committed this recently are never swept, whatever the grace period: an upload
+# renames its file into place just before the transaction that records it, and that
+# transaction may wait for other writers.
+FILE_GRACE_FLOOR = timedelta(minutes=10)
 # Key of the PostgreSQL advisory lock between the collector and the writers of links.
 _LOCK_KEY = 0x616370_6763  # "acpgc"
 BATCH = 500
@@ -98,7 +103,8 @@ async def collect(
                 found |= {str(row[0]) for row in await conn.execute(query)}
         return found - gone if dry_run else found
 
-    files, size = await store.sweep(recorded, cutoff.timestamp(), dry_run=dry_run)
+    file_cutoff = min(cutoff, datetime.now(UTC) - FILE_GRACE_FLOOR)
+    files, size = await store.sweep(recorded, file_cutoff.timestamp(), dry_run=dry_run)
     result = Collected(len(links), len(orphans), files, size, dry_run)
     log.info(
         "garbage collection%s: %d repository links, %d blob records, %d files (%d bytes)",
