@@ -78,6 +78,18 @@ def test_login_prompts_for_what_is_missing(ac: Ac, two_clusters: RunningServer) 
     assert two_clusters.admin_password not in result.out
 
 
+def test_login_without_a_terminal_or_password_says_how_to_give_it(
+    ac: Ac, two_clusters: RunningServer
+) -> None:
+    result = ac.fails("login", two_clusters.url, "-u", "admin", input="")
+    assert result.code == 2
+    assert "no password given and no terminal to ask on: pass -p or set AC_LOGIN_PASSWORD" in (
+        result.err
+    )
+    assert "Warning" not in result.err
+    assert not ac.kubeconfig.exists()
+
+
 def test_login_from_the_environment(ac: Ac, two_clusters: RunningServer) -> None:
     env = {
         "AC_LOGIN_PLATFORM_URL": two_clusters.url,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import re
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -34,6 +35,22 @@ def default_session_name(url: str) -> str:
     netloc = urlsplit(url).netloc.split("@")[-1].lower()
     name = re.sub(r"[^a-z0-9._-]+", "-", netloc).strip("-._")
     return name[:63].strip("-._") or "acp"
+
+
+def _ask(
+    label: str, flag: str, variable: str, *, hide: bool = False, default: str | None = None
+) -> str:
+    """Prompt for a missing value; without a terminal, read it from standard input (nothing
+    to hide there, and no warning about echo), and say how to pass it when there is none."""
+    terminal = sys.stdin.isatty()
+    try:
+        return str(click.prompt(label, default=default, hide_input=hide and terminal))
+    except click.exceptions.Abort:
+        if terminal:
+            raise
+        raise UsageError(
+            f"no {label.lower()} given and no terminal to ask on: pass {flag} or set {variable}"
+        ) from None
 
 
 @click.command(
@@ -98,7 +115,7 @@ def login(
     current = config.resolve()
     if not url:
         suggested = current.session.platform_url if current else None
-        url = click.prompt("Platform URL", default=suggested)
+        url = _ask("Platform URL", "the URL argument", "AC_LOGIN_PLATFORM_URL", default=suggested)
     url = platform_url(str(url))
     name = session_name or default_session_name(url)
     if not SESSION_NAME_RE.fullmatch(name):
@@ -108,9 +125,9 @@ def login(
     previous = config.session(name)
     if not username:
         suggested = previous.username if previous and previous.platform_url == url else None
-        username = click.prompt("Username", default=suggested)
+        username = _ask("Username", "-u", "AC_LOGIN_USERNAME", default=suggested)
     if not password:
-        password = click.prompt("Password", hide_input=True)
+        password = _ask("Password", "-p", "AC_LOGIN_PASSWORD", hide=True)
 
     ca_data = ""
     if ca_file and not insecure:
