@@ -3,6 +3,10 @@ from types import FrameType
 
 import pytest
 
+# The support modules import each other, so some load before pytest reaches them as plugins;
+# registering the package first keeps assertion rewriting for all of them.
+pytest.register_assert_rewrite("tests.support")
+
 pytest_plugins = [
     "tests.support.acp_fixtures",
     "tests.support.fixtures",
