@@ -21,6 +21,7 @@ hashes):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -34,6 +35,7 @@ from acp import __version__
 from acp.admin import database, files
 from acp.server.settings import Settings
 from acp.storage import digests
+from acp.storage.filesystem import collection_lock
 
 FORMAT = 1
 MANIFEST = "backup.json"
@@ -75,6 +77,16 @@ def _blob_root(settings: Settings) -> Path:
         ) from exc
 
 
+def _collection_held_off(blob_root: Path, log: Log) -> contextlib.AbstractContextManager[None]:
+    if not blob_root.is_dir():
+        return contextlib.nullcontext()
+    return collection_lock(
+        blob_root,
+        exclusive=False,
+        on_wait=lambda: log("waiting for the garbage collection in progress to finish"),
+    )
+
+
 def take_backup(
     settings: Settings, dest: Path, *, previous: Path | None = None, log: Log = print
 ) -> BackupSummary:
@@ -89,31 +101,34 @@ def take_backup(
     (dest / "database").mkdir()
     url = settings.effective_database_url
 
-    log(f"snapshotting the {database.kind_of(url)} database")
-    if database.kind_of(url) == "sqlite":
-        snapshot = database.snapshot_sqlite(url, dest / "database")
-    else:
-        snapshot = asyncio.run(database.snapshot_postgres(url, dest / "database"))
-    files.fsync_dir(dest / "database")
+    # Held from the snapshot to the end of the copy: a garbage collection waits, so no blob
+    # the snapshot lists is removed before it is copied.
+    with _collection_held_off(blob_root, log):
+        log(f"snapshotting the {database.kind_of(url)} database")
+        if database.kind_of(url) == "sqlite":
+            snapshot = database.snapshot_sqlite(url, dest / "database")
+        else:
+            snapshot = asyncio.run(database.snapshot_postgres(url, dest / "database"))
+        files.fsync_dir(dest / "database")
 
-    log(f"copying the {len(snapshot.blobs)} blobs it refers to from {blob_root}")
-    total = linked = 0
-    problems: list[str] = []
-    directories: set[Path] = set()
-    for digest, size in snapshot.blobs:
-        relative = blob_relpath(digest)
-        target = dest / "blobs" / relative
-        earlier = previous / "blobs" / relative if previous is not None else None
-        try:
-            copied, was_linked = files.link_or_copy_blob(
-                earlier, blob_root / relative, target, digest, size
-            )
-        except files.CopyError as exc:
-            problems.append(str(exc))
-            continue
-        total += copied
-        linked += was_linked
-        directories.add(target.parent)
+        log(f"copying the {len(snapshot.blobs)} blobs it refers to from {blob_root}")
+        total = linked = 0
+        problems: list[str] = []
+        directories: set[Path] = set()
+        for digest, size in snapshot.blobs:
+            relative = blob_relpath(digest)
+            target = dest / "blobs" / relative
+            earlier = previous / "blobs" / relative if previous is not None else None
+            try:
+                copied, was_linked = files.link_or_copy_blob(
+                    earlier, blob_root / relative, target, digest, size
+                )
+            except files.CopyError as exc:
+                problems.append(str(exc))
+                continue
+            total += copied
+            linked += was_linked
+            directories.add(target.parent)
     if problems:
         shown = "\n  ".join(problems[:10])
         more = f"\n  … and {len(problems) - 10} more" if len(problems) > 10 else ""

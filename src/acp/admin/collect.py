@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import sqlalchemy as sa
+
 from acp.registry.collector import Collected
 from acp.server.settings import Settings
 
@@ -16,11 +18,18 @@ class CollectError(Exception):
     """The collection could not run; the message says why."""
 
 
+# Longer grace periods would reach back before any registry existed.
+_MAX_GRACE = timedelta(days=36500)
+
+
 def parse_duration(value: str) -> timedelta:
     found = _DURATION.fullmatch(value.strip())
     if found is None:
         raise CollectError(f"--grace {value!r} is not a duration such as 30m, 24h or 7d")
-    return timedelta(seconds=int(found.group(1)) * _UNITS[found.group(2)])
+    seconds = int(found.group(1)) * _UNITS[found.group(2)]
+    if seconds > _MAX_GRACE.total_seconds():
+        raise CollectError(f"--grace {value!r} is longer than {_MAX_GRACE.days} days")
+    return timedelta(seconds=seconds)
 
 
 async def run_collection(settings: Settings, grace: timedelta, dry_run: bool) -> Collected:
@@ -31,6 +40,11 @@ async def run_collection(settings: Settings, grace: timedelta, dry_run: bool) ->
     from acp.storage.filesystem import FilesystemBlobStore
 
     url = settings.effective_database_url
+    if not url.startswith(("sqlite+aiosqlite:", "postgresql+asyncpg:")):
+        raise CollectError(
+            f"--database-url {settings.database_url!r} is neither a SQLite path nor a "
+            "postgresql:// URL"
+        )
     if kind_of(url) == "sqlite" and not sqlite_path(url).is_file():
         raise CollectError(f"there is no SQLite database at {sqlite_path(url)}; check --data-dir")
     try:
@@ -44,5 +58,15 @@ async def run_collection(settings: Settings, grace: timedelta, dry_run: bool) ->
         return await collect(db, FilesystemBlobStore(blob_dir), grace, dry_run=dry_run)
     except StorageError as exc:
         raise CollectError(str(exc)) from exc
+    except (sa.exc.SQLAlchemyError, OSError) as exc:
+        raise CollectError(
+            f"cannot use the database at {sa.make_url(url).render_as_string(hide_password=True)}"
+            f" ({_first_line(exc)}); is it the server's, and has the server started on it once?"
+        ) from exc
     finally:
         await db.dispose()
+
+
+def _first_line(exc: BaseException) -> str:
+    cause = getattr(exc, "orig", None) or exc
+    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]

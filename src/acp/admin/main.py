@@ -212,6 +212,10 @@ def gc(
         f"{verb} {result.links} repository links, {result.blobs} blob records and "
         f"{result.files} blob files ({result.bytes} bytes)."
     )
+    if result.restored:
+        click.echo(
+            f"Put back {result.restored} blob files an interrupted collection had set aside."
+        )
 
 
 @main.command(

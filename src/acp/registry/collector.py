@@ -11,12 +11,16 @@ Deletes in the API unlink at once; this reclaims the bytes, while the server ser
    no row are removed (see `FilesystemBlobStore.sweep` for why a commit of the same digest
    meanwhile is safe).
 
+The whole run holds the store's collection lock: one collection at a time, and a backup
+(which holds it shared) never sees a blob it listed vanish.
+
 The grace period protects pushes in progress: a client uploads the layers first and the
 manifest afterwards, so a fresh link without a manifest is not garbage yet.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acp.db import tables
 from acp.db.engine import Database
-from acp.storage.filesystem import FilesystemBlobStore
+from acp.storage.filesystem import FilesystemBlobStore, collection_lock, restore_aside
 
 log = logging.getLogger("acp.registry")
 
@@ -57,6 +61,7 @@ class Collected:
     blobs: int  # blob rows removed
     files: int  # blob files removed
     bytes: int  # their size
+    restored: int  # blob files an interrupted collection had left aside, put back
     dry_run: bool
 
 
@@ -64,48 +69,25 @@ async def collect(
     db: Database, store: FilesystemBlobStore, grace: timedelta, *, dry_run: bool = False
 ) -> Collected:
     """Remove what no repository can read any more; with `dry_run`, count it only."""
-    cutoff = datetime.now(UTC) - grace
-    async with db.write() as conn:
-        if conn.dialect.name == "postgresql":
-            await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-        links = [
-            (int(repository_id), str(digest))
-            for repository_id, digest in await conn.execute(
-                sa.select(rb.c.repository_id, rb.c.digest).where(~_kept(cutoff))
-            )
-        ]
-        orphans = [
-            str(row[0])
-            for row in await conn.execute(
-                sa.select(b.c.digest).where(
-                    b.c.created_at < cutoff,
-                    ~sa.select(sa.literal(1))
-                    .where(rb.c.digest == b.c.digest, _kept(cutoff))
-                    .exists(),
-                )
-            )
-        ]
-        if not dry_run:
-            for repository_id, digest in links:
-                await conn.execute(
-                    rb.delete().where(rb.c.repository_id == repository_id, rb.c.digest == digest)
-                )
-            for start in range(0, len(orphans), BATCH):
-                await conn.execute(b.delete().where(b.c.digest.in_(orphans[start : start + BATCH])))
-    gone = set(orphans)
+    with collection_lock(store.root, exclusive=True):
+        restored = 0 if dry_run else await asyncio.to_thread(restore_aside, store.root)
+        cutoff = datetime.now(UTC) - grace
+        links, orphans = await _unlink(db, cutoff, dry_run)
+        gone = set(orphans)
 
-    async def recorded(digests: list[str]) -> set[str]:
-        """Which of these digests still have a blob row (for a dry run: would have)."""
-        found: set[str] = set()
-        async with db.read() as conn:
-            for start in range(0, len(digests), BATCH):
-                query = sa.select(b.c.digest).where(b.c.digest.in_(digests[start : start + BATCH]))
-                found |= {str(row[0]) for row in await conn.execute(query)}
-        return found - gone if dry_run else found
+        async def recorded(digests: list[str]) -> set[str]:
+            """Which of these digests still have a blob row (for a dry run: would have)."""
+            found: set[str] = set()
+            async with db.read() as conn:
+                for start in range(0, len(digests), BATCH):
+                    batch = digests[start : start + BATCH]
+                    query = sa.select(b.c.digest).where(b.c.digest.in_(batch))
+                    found |= {str(row[0]) for row in await conn.execute(query)}
+            return found - gone if dry_run else found
 
-    file_cutoff = min(cutoff, datetime.now(UTC) - FILE_GRACE_FLOOR)
-    files, size = await store.sweep(recorded, file_cutoff.timestamp(), dry_run=dry_run)
-    result = Collected(len(links), len(orphans), files, size, dry_run)
+        file_cutoff = min(cutoff, datetime.now(UTC) - FILE_GRACE_FLOOR)
+        files, size = await store.sweep(recorded, file_cutoff.timestamp(), dry_run=dry_run)
+    result = Collected(len(links), len(orphans), files, size, restored, dry_run)
     log.info(
         "garbage collection%s: %d repository links, %d blob records, %d files (%d bytes)",
         " (dry run)" if dry_run else "",
@@ -115,6 +97,42 @@ async def collect(
         result.bytes,
     )
     return result
+
+
+async def _unlink(
+    db: Database, cutoff: datetime, dry_run: bool
+) -> tuple[list[tuple[int, str]], list[str]]:
+    """Remove (or, for a dry run, list) the links nothing keeps and then the blob rows
+    left without links; returns both."""
+    async with db.write() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+        links = [
+            (int(repository_id), str(digest))
+            for repository_id, digest in await conn.execute(
+                sa.select(rb.c.repository_id, rb.c.digest).where(~_kept(cutoff))
+            )
+        ]
+        if dry_run:
+            # The blobs whose every link would go.
+            kept = sa.select(sa.literal(1)).where(rb.c.digest == b.c.digest, _kept(cutoff))
+            return links, await _digests(conn, b.c.created_at < cutoff, ~kept.exists())
+        for repository_id, digest in links:
+            await conn.execute(
+                rb.delete().where(rb.c.repository_id == repository_id, rb.c.digest == digest)
+            )
+        # Blobs without any link now. Not "without a kept link": on PostgreSQL each statement
+        # sees the latest commits, and a manifest deleted since the query above unkept links
+        # that were not removed.
+        linked = sa.select(sa.literal(1)).where(rb.c.digest == b.c.digest).exists()
+        orphans = await _digests(conn, b.c.created_at < cutoff, ~linked)
+        for start in range(0, len(orphans), BATCH):
+            await conn.execute(b.delete().where(b.c.digest.in_(orphans[start : start + BATCH])))
+        return links, orphans
+
+
+async def _digests(conn: AsyncConnection, *conditions: sa.ColumnElement[bool]) -> list[str]:
+    return [str(row[0]) for row in await conn.execute(sa.select(b.c.digest).where(*conditions))]
 
 
 def _kept(cutoff: datetime) -> sa.ColumnElement[bool]:

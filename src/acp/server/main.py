@@ -156,6 +156,13 @@ def _prepare_data_dir(settings: Settings) -> None:
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    from acp.storage.filesystem import recover_interrupted_sweep
+
+    # Blobs a garbage collection killed mid-sweep had set aside are served again at once.
+    if restored := recover_interrupted_sweep(settings.blob_dir):
+        logging.getLogger("acp.registry").warning(
+            "put back %d blob files an interrupted garbage collection had set aside", restored
+        )
 
 
 async def _migrate_and_bootstrap(settings: Settings) -> str | None:

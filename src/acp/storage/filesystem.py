@@ -32,7 +32,14 @@ import mmap
 import os
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+    Sequence,
+)
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -65,6 +72,8 @@ READ_BYTES = 1024 * 1024
 SWEEP_BATCH = 500
 # Suffix of a blob file renamed aside by a sweep, before it is removed or put back.
 ASIDE = ".gc-aside"
+# Held exclusively by a garbage collection for its whole run, shared by a backup.
+COLLECTION_LOCK = ".gc-lock"
 # Hash states kept for uploads this process is writing (so the next chunk need not re-read).
 MAX_HASH_STATES = 4096
 
@@ -171,30 +180,65 @@ class FilesystemBlobStore(BlobStore):
         A commit of the same digest may happen meanwhile, and it sets the file's mtime: each
         file is renamed aside first, and put back if the inode that moved turns out to be
         fresh. Whatever file is at a blob's path has that blob's bytes, so putting one back
-        over a newer copy is harmless. Files left aside by an interrupted sweep are put back
-        (or dropped, when the path holds a copy) before anything else."""
-        lock = os.open(self.root / ".gc-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        over a newer copy is harmless.
+
+        Call it inside `collection_lock(root, exclusive=True)`, after `restore_aside`."""
+        candidates = await asyncio.to_thread(_old_blobs, self.root, cutoff)
+        removed = freed = 0
+        for start in range(0, len(candidates), SWEEP_BATCH):
+            batch = candidates[start : start + SWEEP_BATCH]
+            live = await recorded([digest for digest, _, _ in batch])
+            for digest, path, size in batch:
+                if digest in live:
+                    continue
+                if dry_run or await asyncio.to_thread(_remove_unless_fresh, path, cutoff):
+                    removed += 1
+                    freed += size
+        return removed, freed
+
+
+class CollectionBusy(StorageError):
+    """A garbage collection (or, for a collection, a backup) holds the store."""
+
+
+@contextlib.contextmanager
+def collection_lock(
+    root: Path, *, exclusive: bool, on_wait: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """Garbage collection holds this exclusively from its first database change to the end
+    of its sweep; a backup holds it shared from its database snapshot to the end of its copy,
+    so no blob the snapshot lists vanishes meanwhile. Without `on_wait`, a busy lock raises
+    `CollectionBusy`; with it, `on_wait` is called and the lock awaited."""
+    fd = os.open(root / COLLECTION_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
         try:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise StorageError("another garbage collection is running") from None
-            if not dry_run:
-                await asyncio.to_thread(_restore_aside, self.root)
-            candidates = await asyncio.to_thread(_old_blobs, self.root, cutoff)
-            removed = freed = 0
-            for start in range(0, len(candidates), SWEEP_BATCH):
-                batch = candidates[start : start + SWEEP_BATCH]
-                live = await recorded([digest for digest, _, _ in batch])
-                for digest, path, size in batch:
-                    if digest in live:
-                        continue
-                    if dry_run or await asyncio.to_thread(_remove_unless_fresh, path, cutoff):
-                        removed += 1
-                        freed += size
-            return removed, freed
-        finally:
-            os.close(lock)
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is None:
+                raise CollectionBusy(
+                    "another garbage collection or a backup is running; try again when it ends"
+                    if exclusive
+                    else "a garbage collection is running"
+                ) from None
+            on_wait()
+            fcntl.flock(fd, mode)
+        yield
+    finally:
+        os.close(fd)
+
+
+def recover_interrupted_sweep(root: Path) -> int:
+    """Put back blob files a garbage collection killed mid-sweep left aside, unless a
+    collection is running now (then they are its own, and it puts them back). Returns how
+    many were put back; run at server start."""
+    if not root.is_dir():
+        return 0
+    try:
+        with collection_lock(root, exclusive=True):
+            return restore_aside(root)
+    except CollectionBusy:
+        return 0
 
 
 class _FileUploadWriter(UploadWriter):
@@ -620,7 +664,10 @@ def _remove_unless_fresh(path: Path, cutoff: float) -> bool:
     return True
 
 
-def _restore_aside(root: Path) -> None:
+def restore_aside(root: Path) -> int:
+    """Put back (or drop, where the path holds a copy) files an interrupted sweep left
+    aside; returns how many were put back."""
+    restored = 0
     for algorithm in digests.ALGORITHMS:
         for aside in (root / algorithm).glob(f"*/*{ASIDE}"):
             path = aside.with_name(aside.name.removesuffix(ASIDE))
@@ -629,6 +676,8 @@ def _restore_aside(root: Path) -> None:
             else:
                 os.rename(aside, path)
                 _fsync_dir(path.parent)
+                restored += 1
+    return restored
 
 
 def _read_small(path: Path, limit: int) -> bytes | None:

@@ -3,11 +3,12 @@ and another request opening it."""
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import itertools
 import os
 import stat
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -213,8 +214,13 @@ async def test_files_left_aside_by_an_interrupted_sweep_are_put_back(tmp_path: P
         path = store.blob_path(digest)
         os.link(path, path.with_name(path.name + filesystem.ASIDE))
     os.unlink(store.blob_path(lone))  # the sweep stopped between its rename and the check
-    assert await store.sweep(_none_recorded, 0.0) == (0, 0)
+    # Not while a collection runs: they may be its own, and it puts them back itself.
+    with filesystem.collection_lock(tmp_path, exclusive=True):
+        assert filesystem.recover_interrupted_sweep(tmp_path) == 0
+    assert len(_aside_files(tmp_path)) == 2
+    assert filesystem.recover_interrupted_sweep(tmp_path) == 1
     assert store.blob_path(lone).read_bytes() == b"lone"
+    assert store.blob_path(copied).read_bytes() == b"copied"
     assert not _aside_files(tmp_path)
 
 
@@ -222,12 +228,34 @@ def _aside_files(root: Path) -> list[Path]:
     return list(root.glob(f"sha256/*/*{filesystem.ASIDE}"))
 
 
-async def test_one_sweep_at_a_time(tmp_path: Path) -> None:
-    store = FilesystemBlobStore(tmp_path)
-    held = os.open(tmp_path / ".gc-lock", os.O_RDWR | os.O_CREAT)
-    try:
-        fcntl.flock(held, fcntl.LOCK_EX)
-        with pytest.raises(StorageError, match="another garbage collection"):
-            await store.sweep(_none_recorded, 0.0)
-    finally:
-        os.close(held)
+def test_a_collection_excludes_collections_and_backups(tmp_path: Path) -> None:
+    lock = filesystem.collection_lock
+    with lock(tmp_path, exclusive=False), lock(tmp_path, exclusive=False):
+        pass  # backups run side by side
+    busy = "another garbage collection or a backup is running"
+    with lock(tmp_path, exclusive=False), pytest.raises(StorageError, match=busy):
+        lock(tmp_path, exclusive=True).__enter__()
+    busy = "a garbage collection is running"
+    with lock(tmp_path, exclusive=True), pytest.raises(StorageError, match=busy):
+        lock(tmp_path, exclusive=False).__enter__()
+
+
+def test_a_backup_waits_for_the_collection_to_end(tmp_path: Path) -> None:
+    events: list[str] = []
+    held = threading.Event()
+
+    def backup() -> None:
+        held.wait()
+        with filesystem.collection_lock(
+            tmp_path, exclusive=False, on_wait=lambda: events.append("waiting")
+        ):
+            events.append("backing up")
+
+    waiter = threading.Thread(target=backup)
+    waiter.start()
+    with filesystem.collection_lock(tmp_path, exclusive=True):
+        held.set()
+        time.sleep(0.3)
+        events.append("collected")
+    waiter.join(10)
+    assert events == ["waiting", "collected", "backing up"]
