@@ -23,7 +23,15 @@ from acp.storage.filesystem import ASIDE, FilesystemBlobStore, collection_lock
 from tests.integration.test_backup_restore import ADMIN_BIN, acp_admin, server_args
 from tests.support.acp_fixtures import DATABASES
 from tests.support.platform import Platform
-from tests.support.registry_client import Image, RegistryClient, make_image, sha256
+from tests.support.registry_client import (
+    OCI_INDEX,
+    Image,
+    RegistryClient,
+    make_artifact,
+    make_image,
+    make_index,
+    sha256,
+)
 from tests.support.server import RunningServer, running_server
 
 NS = "gc"
@@ -75,6 +83,7 @@ def test_deleted_images_are_reclaimed_and_the_rest_stays(server: RunningServer) 
 
         # Everything is younger than the grace period: nothing goes.
         assert _gc(server) == {
+            "manifests": 0,
             "links": 0,
             "blobs": 0,
             "files": 0,
@@ -89,6 +98,7 @@ def test_deleted_images_are_reclaimed_and_the_rest_stays(server: RunningServer) 
         _age_blob_files(server)
         preview = _gc(server, "--grace", "0s", "--dry-run")
         assert preview == {
+            "manifests": 0,
             "links": 3,
             "blobs": 1,
             "files": 1,
@@ -239,3 +249,53 @@ async def test_a_manifest_deleted_while_links_are_collected_keeps_its_blobs_unti
             await db.dispose()
     assert (second.links, second.blobs, second.files) == (2, 2, 2)
     assert not any(_blob_file(server, blob).exists() for blob in image.blobs)
+
+
+def test_untagged_manifests_go_with_their_layers_and_what_tags_reach_stays(
+    server: RunningServer,
+) -> None:
+    repo = f"{NS}/untagged"
+    with RegistryClient(server.url, basic=("admin", server.admin_password)) as client:
+        kept, untagged, by_digest = make_image(), make_image(), make_image()
+        amd64, arm64 = make_image(), make_image(architecture="arm64")
+        assert client.push_image(repo, "v1", kept).status_code == 201
+        assert client.push_image(repo, "old", untagged).status_code == 201
+        assert client.push_image(repo, by_digest.digest, by_digest).status_code == 201
+        for child in (amd64, arm64):  # an index's children are pushed by digest, untagged
+            assert client.push_image(repo, child.digest, child).status_code == 201
+        index = make_index([amd64, arm64])
+        assert client.put_manifest(repo, "multi", index, OCI_INDEX).status_code == 201
+        # A referrer of a tagged image stays; one of the untagged image goes with it.
+        signatures = []
+        for subject in (kept, untagged):
+            payload = os.urandom(64)
+            artifact, empty = make_artifact(subject.manifest, "application/x-sig", payload)
+            for blob in (empty, payload):
+                assert client.push_blob(repo, blob).status_code == 201
+            assert client.put_manifest(repo, sha256(artifact), artifact).status_code == 201
+            signatures.append(artifact)
+        assert client.http.delete(f"/v2/{repo}/manifests/old").status_code == 202
+        _age_blob_files(server)
+
+        preview = _gc(server, "--grace", "0s", "--untagged", "--dry-run")
+        assert preview["manifests"] == 3  # untagged, by_digest and untagged's signature
+        assert client.manifest(repo, untagged.digest).status_code == 200  # a dry run
+        without = _gc(server, "--grace", "0s", "--dry-run")
+        assert (without["manifests"], without["files"]) == (0, 0)  # opt-in only
+
+        done = _gc(server, "--grace", "0s", "--untagged")
+        assert done == {**preview, "dry_run": False}
+        # untagged's config and layer, by_digest's config and layer, the signature's payload
+        # (its empty config is shared with the kept signature).
+        assert done["files"] == 5
+        for gone in (untagged.digest, by_digest.digest, sha256(signatures[1])):
+            assert client.manifest(repo, gone).status_code == 404
+        assert not _blob_file(server, untagged.layers[0]).exists()
+        for image in (kept, amd64, arm64):
+            assert _pullable(client, repo, image)
+        assert client.manifest(repo, "multi").status_code == 200
+        referrers = client.http.get(f"/v2/{repo}/referrers/{kept.digest}").json()
+        assert [d["digest"] for d in referrers["manifests"]] == [sha256(signatures[0])]
+        # Nothing reachable is left to take.
+        _age_blob_files(server)
+        assert _gc(server, "--grace", "0s", "--untagged")["manifests"] == 0

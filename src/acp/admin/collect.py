@@ -32,9 +32,12 @@ def parse_duration(value: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-async def run_collection(settings: Settings, grace: timedelta, dry_run: bool) -> Collected:
+async def run_collection(
+    settings: Settings, grace: timedelta, dry_run: bool, untagged: bool = False
+) -> Collected:
     from acp.admin.database import kind_of, sqlite_path
     from acp.db.engine import Database
+    from acp.db.generations import Generations
     from acp.registry.collector import collect
     from acp.storage.base import StorageError
     from acp.storage.filesystem import FilesystemBlobStore
@@ -53,9 +56,13 @@ async def run_collection(settings: Settings, grace: timedelta, dry_run: bool) ->
         raise CollectError(str(exc)) from exc
     if not blob_dir.is_dir():
         raise CollectError(f"there is no blob directory at {blob_dir}; check --data-dir")
-    db = Database(url)
+    # The server's shared generations file, so that its workers drop the manifests they
+    # cached when untagged ones are deleted.
+    generations = Generations(settings.run_dir / "generations")
+    db = Database(url, generations)
     try:
-        return await collect(db, FilesystemBlobStore(blob_dir), grace, dry_run=dry_run)
+        store = FilesystemBlobStore(blob_dir)
+        return await collect(db, store, grace, dry_run=dry_run, untagged=untagged)
     except StorageError as exc:
         raise CollectError(str(exc)) from exc
     except (sa.exc.SQLAlchemyError, OSError) as exc:
@@ -65,6 +72,7 @@ async def run_collection(settings: Settings, grace: timedelta, dry_run: bool) ->
         ) from exc
     finally:
         await db.dispose()
+        generations.close()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -174,7 +174,8 @@ def restore(data_dir: Path, database_url: str, storage: str, source: Path, as_js
     "gc",
     epilog="\b\nExamples:\n"
     "  acp-admin gc --data-dir /var/lib/acp --dry-run\n"
-    "  acp-admin gc --data-dir /var/lib/acp --grace 48h",
+    "  acp-admin gc --data-dir /var/lib/acp --grace 48h\n"
+    "  acp-admin gc --data-dir /var/lib/acp --untagged --dry-run",
 )
 @_server_options
 @click.option(
@@ -184,10 +185,23 @@ def restore(data_dir: Path, database_url: str, storage: str, source: Path, as_js
     help="Keep anything linked or committed more recently than this (s, m, h or d), so that "
     "pushes in progress keep the layers they uploaded before their manifest.",
 )
+@click.option(
+    "--untagged",
+    is_flag=True,
+    help="Also delete manifests no tag reaches (not tagged, not in a tagged index, not a "
+    "referrer of a kept manifest) and pushed before the grace period, so that deleting tags "
+    "frees their layers. Without it, untagged manifests stay pullable by digest.",
+)
 @click.option("--dry-run", is_flag=True, help="Count what would be removed; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def gc(
-    data_dir: Path, database_url: str, storage: str, grace: str, dry_run: bool, as_json: bool
+    data_dir: Path,
+    database_url: str,
+    storage: str,
+    grace: str,
+    untagged: bool,
+    dry_run: bool,
+    as_json: bool,
 ) -> None:
     """Reclaim the space of deleted images while the server runs: remove repository links
     to blobs that no manifest of the repository refers to, then blob content that no
@@ -199,7 +213,7 @@ def gc(
     try:
         result = asyncio.run(
             run_collection(
-                _settings(data_dir, database_url, storage), parse_duration(grace), dry_run
+                _settings(data_dir, database_url, storage), parse_duration(grace), dry_run, untagged
             )
         )
     except CollectError as exc:
@@ -208,8 +222,9 @@ def gc(
         click.echo(json.dumps(asdict(result), indent=2))
         return
     verb = "Would remove" if dry_run else "Removed"
+    manifests = f"{result.manifests} untagged manifests, " if untagged else ""
     click.echo(
-        f"{verb} {result.links} repository links, {result.blobs} blob records and "
+        f"{verb} {manifests}{result.links} repository links, {result.blobs} blob records and "
         f"{result.files} blob files ({result.bytes} bytes)."
     )
     if result.restored:

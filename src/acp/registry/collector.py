@@ -2,8 +2,10 @@
 
 Deletes in the API unlink at once; this reclaims the bytes, while the server serves:
 
-1. In one write transaction, repository links older than the grace period that no manifest
-   of the same repository refers to are removed, then blob rows left without any link. The
+1. In one write transaction, manifests no tag reaches are deleted (only when asked: see
+   `untagged`), then repository links older than the grace period that no manifest of the
+   same repository refers to, then blob rows left without any link. A dry run does the same
+   and rolls back. The
    writers that could race with it (a manifest PUT checking that its blobs are linked, an
    upload or mount creating a link) wait for it: SQLite admits one writer at a time, and on
    PostgreSQL they take an advisory lock in shared mode that the collector takes exclusively.
@@ -29,7 +31,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acp.db import tables
+from acp.db.audit import AuditLog
 from acp.db.engine import Database
+from acp.registry import untagged as untagged_manifests
 from acp.storage.filesystem import FilesystemBlobStore, collection_lock, restore_aside
 
 log = logging.getLogger("acp.registry")
@@ -57,6 +61,7 @@ async def guard_links(conn: AsyncConnection) -> None:
 
 @dataclass(frozen=True)
 class Collected:
+    manifests: int  # untagged manifests removed (with --untagged)
     links: int  # repository links removed
     blobs: int  # blob rows removed
     files: int  # blob files removed
@@ -66,14 +71,20 @@ class Collected:
 
 
 async def collect(
-    db: Database, store: FilesystemBlobStore, grace: timedelta, *, dry_run: bool = False
+    db: Database,
+    store: FilesystemBlobStore,
+    grace: timedelta,
+    *,
+    dry_run: bool = False,
+    untagged: bool = False,
 ) -> Collected:
-    """Remove what no repository can read any more; with `dry_run`, count it only."""
+    """Remove what no repository can read any more; with `untagged`, first the manifests
+    no tag reaches (see `untagged`); with `dry_run`, count it only."""
     with collection_lock(store.root, exclusive=True):
         restored = 0 if dry_run else await asyncio.to_thread(restore_aside, store.root)
         cutoff = datetime.now(UTC) - grace
-        links, orphans = await _unlink(db, cutoff, dry_run)
-        gone = set(orphans)
+        unlinked = await _unlink(db, cutoff, dry_run, untagged)
+        gone = set(unlinked.orphans)
 
         async def recorded(digests: list[str]) -> set[str]:
             """Which of these digests still have a blob row (for a dry run: would have)."""
@@ -87,10 +98,14 @@ async def collect(
 
         file_cutoff = min(cutoff, datetime.now(UTC) - FILE_GRACE_FLOOR)
         files, size = await store.sweep(recorded, file_cutoff.timestamp(), dry_run=dry_run)
-    result = Collected(len(links), len(orphans), files, size, restored, dry_run)
+    result = Collected(
+        unlinked.manifests, unlinked.links, len(gone), files, size, restored, dry_run
+    )
     log.info(
-        "garbage collection%s: %d repository links, %d blob records, %d files (%d bytes)",
+        "garbage collection%s: %d untagged manifests, %d repository links, %d blob records, "
+        "%d files (%d bytes)",
         " (dry run)" if dry_run else "",
+        result.manifests,
         result.links,
         result.blobs,
         result.files,
@@ -99,36 +114,56 @@ async def collect(
     return result
 
 
-async def _unlink(
-    db: Database, cutoff: datetime, dry_run: bool
-) -> tuple[list[tuple[int, str]], list[str]]:
-    """Remove (or, for a dry run, list) the links nothing keeps and then the blob rows
-    left without links; returns both."""
-    async with db.write() as conn:
-        if conn.dialect.name == "postgresql":
-            await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-        links = [
-            (int(repository_id), str(digest))
-            for repository_id, digest in await conn.execute(
-                sa.select(rb.c.repository_id, rb.c.digest).where(~_kept(cutoff))
-            )
-        ]
-        if dry_run:
-            # The blobs whose every link would go.
-            kept = sa.select(sa.literal(1)).where(rb.c.digest == b.c.digest, _kept(cutoff))
-            return links, await _digests(conn, b.c.created_at < cutoff, ~kept.exists())
-        for repository_id, digest in links:
-            await conn.execute(
-                rb.delete().where(rb.c.repository_id == repository_id, rb.c.digest == digest)
-            )
-        # Blobs without any link now. Not "without a kept link": on PostgreSQL each statement
-        # sees the latest commits, and a manifest deleted since the query above unkept links
-        # that were not removed.
-        linked = sa.select(sa.literal(1)).where(rb.c.digest == b.c.digest).exists()
-        orphans = await _digests(conn, b.c.created_at < cutoff, ~linked)
-        for start in range(0, len(orphans), BATCH):
-            await conn.execute(b.delete().where(b.c.digest.in_(orphans[start : start + BATCH])))
-        return links, orphans
+class _Rollback(Exception):
+    """Ends a dry run's transaction without committing what it counted."""
+
+    def __init__(self, counted: _Unlinked) -> None:
+        self.counted = counted
+
+
+@dataclass(frozen=True)
+class _Unlinked:
+    manifests: int
+    links: int
+    orphans: list[str]
+
+
+async def _unlink(db: Database, cutoff: datetime, dry_run: bool, untagged: bool) -> _Unlinked:
+    """Remove the untagged manifests (if asked), the links nothing keeps, and then the blob
+    rows left without links. A dry run does the same and rolls it back."""
+    try:
+        async with db.write() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY}
+                )
+            doomed = await untagged_manifests.find_unreachable(conn, cutoff) if untagged else []
+            if doomed:
+                await untagged_manifests.delete_manifests(conn, AuditLog(db), doomed)
+            links = [
+                (int(repository_id), str(digest))
+                for repository_id, digest in await conn.execute(
+                    sa.select(rb.c.repository_id, rb.c.digest).where(~_kept(cutoff))
+                )
+            ]
+            for repository_id, digest in links:
+                await conn.execute(
+                    rb.delete().where(rb.c.repository_id == repository_id, rb.c.digest == digest)
+                )
+            # Blobs without any link now. Not "without a kept link": on PostgreSQL each
+            # statement sees the latest commits, and a manifest deleted since the query above
+            # unkept links that were not removed.
+            linked = sa.select(sa.literal(1)).where(rb.c.digest == b.c.digest).exists()
+            orphans = await _digests(conn, b.c.created_at < cutoff, ~linked)
+            for start in range(0, len(orphans), BATCH):
+                batch = orphans[start : start + BATCH]
+                await conn.execute(b.delete().where(b.c.digest.in_(batch)))
+            counted = _Unlinked(len(doomed), len(links), orphans)
+            if dry_run:
+                raise _Rollback(counted)
+            return counted
+    except _Rollback as rolled_back:
+        return rolled_back.counted
 
 
 async def _digests(conn: AsyncConnection, *conditions: sa.ColumnElement[bool]) -> list[str]:
