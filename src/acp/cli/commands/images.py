@@ -293,7 +293,8 @@ def delete_images(
 
     Deleting a tag removes that tag only; other tags on the same digest stay. Deleting
     NS/NAME@DIGEST removes the manifest and every tag pointing at it. Layer data stays
-    in the blob store until an operator runs `acp-admin gc`.
+    in the blob store until an operator runs `acp-admin gc` (`--untagged` for manifests
+    whose tags were all deleted).
     """
     references = list(dict.fromkeys(parse_reference(value) for value in repos))
     # Tags first: a digest deleted earlier would take them along and fail the rest.
