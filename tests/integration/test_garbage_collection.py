@@ -19,7 +19,12 @@ import pytest
 from acp.db.engine import Database
 from acp.registry import collector
 from acp.server.settings import Settings
-from acp.storage.filesystem import ASIDE, FilesystemBlobStore, collection_lock
+from acp.storage.filesystem import (
+    ASIDE,
+    INSTALLATION_FILE,
+    FilesystemBlobStore,
+    collection_lock,
+)
 from tests.integration.test_backup_restore import ADMIN_BIN, acp_admin, server_args
 from tests.support.acp_fixtures import DATABASES
 from tests.support.platform import Platform
@@ -299,3 +304,28 @@ def test_untagged_manifests_go_with_their_layers_and_what_tags_reach_stays(
         # Nothing reachable is left to take.
         _age_blob_files(server)
         assert _gc(server, "--grace", "0s", "--untagged")["manifests"] == 0
+
+
+def test_a_blob_directory_of_another_database_is_refused(server: RunningServer) -> None:
+    """Against the wrong database every blob would look unreferenced: a stale copy of the
+    database, or a server moved to PostgreSQL with its old SQLite file still in place."""
+    marker = server.data_dir / "blobs" / INSTALLATION_FILE
+    ours = marker.read_text().strip()
+    with RegistryClient(server.url, basic=("admin", server.admin_password)) as client:
+        image = _deleted_image_to_collect(server, client)
+    expected = _gc(server, "--grace", "0s", "--dry-run")
+    for marked, said in [
+        ("0" * 32, "holds the blobs of another database"),
+        (None, "no server has run with this database on"),
+    ]:
+        if marked is None:
+            marker.unlink()
+        else:
+            marker.write_text(marked + "\n")
+        refused = acp_admin("gc", *server_args(server), "--grace", "0s", check=False)
+        assert refused.returncode == 1
+        assert said in refused.stderr
+    assert all(_blob_file(server, blob).exists() for blob in image.blobs)
+    server.restart()  # the server writes its installation into the blob directory
+    assert marker.read_text().strip() == ours
+    assert _gc(server, "--grace", "0s") == {**expected, "dry_run": False}

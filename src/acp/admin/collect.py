@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from acp.registry.collector import Collected
 from acp.server.settings import Settings
+
+if TYPE_CHECKING:
+    from acp.db.engine import Database
 
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -61,6 +66,7 @@ async def run_collection(
     generations = Generations(settings.run_dir / "generations")
     db = Database(url, generations)
     try:
+        await _check_they_belong_together(db, blob_dir)
         store = FilesystemBlobStore(blob_dir)
         return await collect(db, store, grace, dry_run=dry_run, untagged=untagged)
     except StorageError as exc:
@@ -73,6 +79,28 @@ async def run_collection(
     finally:
         await db.dispose()
         generations.close()
+
+
+async def _check_they_belong_together(db: Database, blob_dir: Path) -> None:
+    """Against the wrong database every blob would look unreferenced: refuse unless the
+    server last ran with this database on this blob directory."""
+    from acp.db.bootstrap import installation_id
+    from acp.storage.filesystem import installation_of
+
+    async with db.read() as conn:
+        ours = await installation_id(conn)
+    marked = installation_of(blob_dir)
+    if ours is None or marked is None:
+        raise CollectError(
+            f"no server has run with this database on {blob_dir} yet (or not since an "
+            "upgrade); start acp-server on them once, then collect"
+        )
+    if marked != ours:
+        raise CollectError(
+            f"{blob_dir} holds the blobs of another database (installation {marked}; this "
+            f"database is installation {ours}): check --database-url, --data-dir and "
+            "--storage. Collecting would remove every blob this database does not know."
+        )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -57,6 +57,22 @@ async def _ensure_builtin_rbac(conn: AsyncConnection, cluster: str, cluster_id: 
             await objects.update(conn, cluster, cluster_id, merged)
 
 
+async def installation_id(conn: AsyncConnection) -> str | None:
+    return (await conn.execute(sa.select(tables.installation.c.id).limit(1))).scalar()
+
+
+async def ensure_installation(db: Database) -> str:
+    """This installation's identity, made on first start."""
+    async with db.write() as conn:
+        found = await installation_id(conn)
+        if found is None:
+            found = secrets.token_hex(16)
+            await conn.execute(
+                tables.installation.insert().values(id=found, created_at=datetime.now(UTC))
+            )
+        return found
+
+
 async def _ensure_admin(conn: AsyncConnection, data_dir: Path) -> str | None:
     """Create `admin` on first start. Returns the generated password, if one was generated."""
     if await accounts.get_user(conn, builtin.ADMIN_USER) is not None:

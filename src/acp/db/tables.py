@@ -69,6 +69,16 @@ login_failures = sa.Table(
     sa.Column("blocked_until", Timestamp, nullable=True),
 )
 
+# One row naming this installation. The server also writes it into the blob directory at
+# every start, so that a tool given a database and a blob directory (`acp-admin gc`) can
+# check that they belong together before it removes what the database does not know.
+installation = sa.Table(
+    "installation",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
 signing_keys = sa.Table(
     "signing_keys",
     metadata,

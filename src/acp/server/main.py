@@ -166,14 +166,17 @@ def _prepare_data_dir(settings: Settings) -> None:
 
 
 async def _migrate_and_bootstrap(settings: Settings) -> str | None:
-    from acp.db.bootstrap import bootstrap
+    from acp.db.bootstrap import bootstrap, ensure_installation
     from acp.db.engine import Database
     from acp.db.migrate import upgrade
+    from acp.storage.filesystem import mark_installation
 
     db = Database(settings.effective_database_url)
     try:
         await upgrade(db)
-        return await bootstrap(db, [c.name for c in settings.clusters], settings.data_dir)
+        generated = await bootstrap(db, [c.name for c in settings.clusters], settings.data_dir)
+        mark_installation(settings.blob_dir, await ensure_installation(db))
+        return generated
     finally:
         await db.dispose()
 

@@ -72,6 +72,8 @@ READ_BYTES = 1024 * 1024
 SWEEP_BATCH = 500
 # Suffix of a blob file renamed aside by a sweep, before it is removed or put back.
 ASIDE = ".gc-aside"
+# Names the installation whose database this directory belongs to (see `mark_installation`).
+INSTALLATION_FILE = ".installation"
 # Held exclusively by a garbage collection for its whole run, shared by a backup.
 COLLECTION_LOCK = ".gc-lock"
 # Hash states kept for uploads this process is writing (so the next chunk need not re-read).
@@ -226,6 +228,30 @@ def collection_lock(
         yield
     finally:
         os.close(fd)
+
+
+def mark_installation(root: Path, installation: str) -> None:
+    """Record that `root` holds the blobs of the installation whose database is named
+    `installation` (the server does at every start; a restored database names it anew)."""
+    if installation_of(root) == installation:
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / INSTALLATION_FILE
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "w") as handle:
+        handle.write(installation + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    _fsync_dir(root)
+
+
+def installation_of(root: Path) -> str | None:
+    """The installation `root` was last served for, if any."""
+    try:
+        return (root / INSTALLATION_FILE).read_text().strip() or None
+    except FileNotFoundError:
+        return None
 
 
 def recover_interrupted_sweep(root: Path) -> int:
