@@ -329,3 +329,49 @@ def test_a_blob_directory_of_another_database_is_refused(server: RunningServer) 
     server.restart()  # the server writes its installation into the blob directory
     assert marker.read_text().strip() == ours
     assert _gc(server, "--grace", "0s") == {**expected, "dry_run": False}
+
+
+async def test_a_mount_that_straddles_a_collection_keeps_its_blob(server: RunningServer) -> None:
+    """A mount checks that the source repository holds the blob, then links it. A collection
+    removing the source's link in between must not leave the new link without a file."""
+    if not server.database_url:
+        pytest.skip("SQLite admits no other writer while the collection runs")
+    import asyncpg
+
+    layer = os.urandom(5000)
+    with RegistryClient(server.url, basic=("admin", server.admin_password)) as client:
+        assert client.push_blob(f"{NS}/source", layer).status_code == 201
+        _age_blob_files(server)
+        # Stall the mount inside its transaction: it creates its target repository, and an
+        # uncommitted row of the same name makes it wait.
+        stall = await asyncpg.connect(server.database_url)
+        try:
+            transaction = stall.transaction()
+            await transaction.start()
+            await stall.execute(
+                "INSERT INTO repositories (cluster_id, namespace, name, created_at) "
+                "SELECT id, $1, $2, now() FROM clusters WHERE name = 'global'",
+                NS,
+                f"{NS}/target",
+            )
+            mount = asyncio.create_task(
+                asyncio.to_thread(
+                    client.http.post,
+                    f"/v2/{NS}/target/blobs/uploads/",
+                    params={"mount": sha256(layer), "from": f"{NS}/source"},
+                )
+            )
+            await asyncio.sleep(1.0)
+            collection = asyncio.create_task(
+                asyncio.to_thread(acp_admin, "gc", *server_args(server), "--grace", "0s")
+            )
+            await asyncio.sleep(1.0)
+            await transaction.rollback()
+        finally:
+            await stall.close()
+        mounted, collected = await mount, await collection
+        assert collected.returncode == 0, collected.stderr
+        if mounted.status_code == 201:  # it linked the blob: the blob must be there
+            assert client.blob(f"{NS}/target", sha256(layer)).content == layer
+        else:  # it found nothing to mount and asked for an upload
+            assert mounted.status_code == 202, server.log_tail()

@@ -21,6 +21,7 @@ from acp.db import tables
 from acp.db.engine import Database, touch
 from acp.registry import errors
 from acp.registry.blobs import link, linked_size
+from acp.registry.collector import guard_links
 from acp.registry.repositories import Repo, Repositories
 from acp.server import metrics
 from acp.storage import digests
@@ -190,6 +191,9 @@ class Uploads:
             if await linked_size(conn, source, digest) is None:
                 return None
         async with self._db.write() as conn:
+            # Before the check, not only in `link`: a collection that removes the source's
+            # link must finish before we look, or we would link a blob it is sweeping.
+            await guard_links(conn)
             size = await linked_size(conn, source, digest)
             if size is None:
                 return None
