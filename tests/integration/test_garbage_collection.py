@@ -10,12 +10,13 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from acp.db import tables
 from acp.db.engine import Database
 from acp.registry import collector
 from acp.server.settings import Settings
@@ -375,3 +376,37 @@ async def test_a_mount_that_straddles_a_collection_keeps_its_blob(server: Runnin
             assert client.blob(f"{NS}/target", sha256(layer)).content == layer
         else:  # it found nothing to mount and asked for an upload
             assert mounted.status_code == 202, server.log_tail()
+
+
+async def _age_manifests(server: RunningServer, hours: float) -> None:
+    """Every manifest pushed `hours` ago, as far as the grace period is concerned."""
+    settings = Settings(data_dir=server.data_dir, database_url=server.database_url)
+    db = Database(settings.effective_database_url)
+    then = datetime.now(UTC) - timedelta(hours=hours)
+    try:
+        async with db.write() as conn:
+            await conn.execute(tables.manifests.update().values(created_at=then, pushed_at=then))
+    finally:
+        await db.dispose()
+
+
+async def test_a_manifest_pushed_again_by_digest_is_fresh_for_untagged_collection(
+    server: RunningServer,
+) -> None:
+    """Reusing an old untagged child in a new index: the child is pushed again by digest,
+    then the index. A collection in between keeps the child."""
+    repo = f"{NS}/reused"
+    with RegistryClient(server.url, basic=("admin", server.admin_password)) as client:
+        reused, dropped, new = make_image(), make_image(), make_image(architecture="arm64")
+        for child in (reused, dropped):
+            assert client.push_image(repo, child.digest, child).status_code == 201
+        await _age_manifests(server, hours=2)
+        assert client.put_manifest(repo, reused.digest, reused.manifest).status_code == 201
+        assert client.push_image(repo, new.digest, new).status_code == 201
+        _age_blob_files(server)
+
+        collected = await asyncio.to_thread(_gc, server, "--grace", "1h", "--untagged")
+        assert collected["manifests"] == 1  # dropped only
+        index = make_index([reused, new])
+        assert client.put_manifest(repo, "v2", index, OCI_INDEX).status_code == 201
+        assert client.manifest(repo, dropped.digest).status_code == 404

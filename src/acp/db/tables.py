@@ -201,6 +201,9 @@ manifests = sa.Table(
     # The exact bytes the client pushed.
     sa.Column("body", sa.LargeBinary, nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
+    # Set again each time the manifest is pushed, for garbage collection's grace period (an
+    # index's children pushed again by digest are fresh). NULL: not pushed since created_at.
+    sa.Column("pushed_at", Timestamp, nullable=True),
     sa.UniqueConstraint("repository_id", "digest"),
 )
 sa.Index("ix_manifests_subject", manifests.c.repository_id, manifests.c.subject_digest)

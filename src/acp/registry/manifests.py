@@ -266,8 +266,10 @@ class Manifests:
             return sa.select(m.c.id).where(m.c.repository_id == repository_id, m.c.digest == digest)
 
         existing = (await conn.execute(find())).scalar()
+        now = datetime.now(UTC)
         if existing is not None:
-            # Same digest, same bytes: already stored.
+            # Same digest, same bytes: already stored; pushed again.
+            await conn.execute(m.update().where(m.c.id == existing).values(pushed_at=now))
             return int(existing)
         await insert_ignore(
             conn,
@@ -283,7 +285,8 @@ class Manifests:
                 "platforms": platforms,
                 "annotations": manifest.annotations,
                 "body": body,
-                "created_at": datetime.now(UTC),
+                "created_at": now,
+                "pushed_at": now,
             },
             ["repository_id", "digest"],
         )

@@ -3,8 +3,9 @@
 Deleting a tag leaves its manifest in the repository (pullable by digest), and the manifest
 keeps its layers. A manifest is reachable when a tag points at it, when a reachable index
 lists it, or when it is a referrer (signature, SBOM, attestation) of a reachable manifest.
-Manifests pushed within the grace period are reachable too: a client pushes an index's
-children by digest before the index, and may push a referrer before its subject.
+Manifests pushed within the grace period (pushed again counts) are reachable too: a client
+pushes an index's children by digest before the index, and may push a referrer before its
+subject.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ async def find_unreachable(conn: AsyncConnection, cutoff: datetime) -> list[Unre
                 m.c.repository_id,
                 m.c.digest,
                 m.c.subject_digest,
-                (m.c.created_at >= cutoff).label("recent"),
+                (sa.func.coalesce(m.c.pushed_at, m.c.created_at) >= cutoff).label("recent"),
                 c.c.name,
                 r.c.namespace,
                 r.c.name,

@@ -1,4 +1,4 @@
-"""installation identity
+"""installation identity; when each manifest was last pushed
 
 Revision ID: 0002
 Revises: 0001
@@ -23,7 +23,10 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_installation")),
     )
+    op.add_column("manifests", sa.Column("pushed_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("manifests") as batch:
+        batch.drop_column("pushed_at")
     op.drop_table("installation")
