@@ -289,8 +289,16 @@ def test_untagged_manifests_go_with_their_layers_and_what_tags_reach_stays(
         without = _gc(server, "--grace", "0s", "--dry-run")
         assert (without["manifests"], without["files"]) == (0, 0)  # opt-in only
 
-        done = _gc(server, "--grace", "0s", "--untagged")
+        run = acp_admin("gc", *server_args(server), "--json", "--grace", "0s", "--untagged")
+        done = json.loads(run.stdout)
         assert done == {**preview, "dry_run": False}
+        audited = [json.loads(line) for line in run.stderr.splitlines() if '"audit"' in line]
+        assert sorted(e["name"].split("@")[1] for e in audited) == sorted(
+            [untagged.digest, by_digest.digest, sha256(signatures[1])]
+        )
+        assert {(e["action"], e["actor"]) for e in audited} == {
+            ("registry.manifest.delete", "acp-admin")
+        }
         # untagged's config and layer, by_digest's config and layer, the signature's payload
         # (its empty config is shared with the kept signature).
         assert done["files"] == 5

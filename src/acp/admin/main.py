@@ -62,9 +62,22 @@ def _progress(message: str) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="acp-admin")
-def main() -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(["json", "text"]),
+    default="json",
+    show_default=True,
+    envvar="ACP_LOG_FORMAT",
+    show_envvar=True,
+    help="Log lines on stderr (audit records of what a command changed), as the server's.",
+)
+def main(log_format: str) -> None:
     """Operator commands for ACP Registry: consistent backups of a running server, restores
     into a new data directory, garbage collection, and setting a lost password."""
+    from acp.server import logs
+
+    # Audit records reach log shippers as the server's do, not only the audit table.
+    logs.configure(log_format)
 
 
 @main.command(

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import logging
 import mmap
 import os
 import time
@@ -54,6 +55,8 @@ from acp.storage.base import (
     UploadWriter,
 )
 from acp.storage.digests import Hasher
+
+log = logging.getLogger("acp.storage")
 
 UPLOADS_DIR = "_uploads"
 # Bytes handed to the hashing and writing threads at a time.
@@ -153,10 +156,19 @@ class FilesystemBlobStore(BlobStore):
     # --- blobs -----------------------------------------------------------------------------
 
     async def blob_size(self, digest: str) -> int | None:
+        path = self.blob_path(digest)
         try:
-            return (await asyncio.to_thread(os.stat, self.blob_path(digest))).st_size
+            return (await asyncio.to_thread(os.stat, path)).st_size
         except FileNotFoundError:
+            pass
+        # A garbage collection killed mid-sweep may have left it aside; the database (which
+        # led here) still records it, so it is live: put it back rather than wait for the
+        # next collection or server start.
+        if not await asyncio.to_thread(_put_back_abandoned, self.root, path):
             return None
+        with contextlib.suppress(FileNotFoundError):
+            return (await asyncio.to_thread(os.stat, path)).st_size
+        return None
 
     async def read_blob(self, digest: str, limit: int) -> bytes | None:
         return await asyncio.to_thread(_read_small, self.blob_path(digest), limit)
@@ -252,6 +264,23 @@ def installation_of(root: Path) -> str | None:
         return (root / INSTALLATION_FILE).read_text().strip() or None
     except FileNotFoundError:
         return None
+
+
+def _put_back_abandoned(root: Path, path: Path) -> bool:
+    """Put one blob file back from aside if no collection is running (a running one owns
+    it and decides itself). True if the file is at its path now."""
+    aside = path.with_name(path.name + ASIDE)
+    if not aside.exists():
+        return False
+    try:
+        with collection_lock(root, exclusive=True):
+            if not path.exists() and aside.exists():
+                os.rename(aside, path)
+                _fsync_dir(path.parent)
+                log.warning("put back %s, which an interrupted garbage collection set aside", path)
+            return path.exists()
+    except CollectionBusy:
+        return False
 
 
 def recover_interrupted_sweep(root: Path) -> int:

@@ -259,3 +259,16 @@ def test_a_backup_waits_for_the_collection_to_end(tmp_path: Path) -> None:
         events.append("collected")
     waiter.join(10)
     assert events == ["waiting", "collected", "backing up"]
+
+
+async def test_a_read_puts_back_a_blob_a_killed_collection_left_aside(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    digest = await _store_blob(store, "a", b"live layer")
+    path = store.blob_path(digest)
+    os.rename(path, path.with_name(path.name + filesystem.ASIDE))
+    with filesystem.collection_lock(tmp_path, exclusive=True):
+        # A collection running now owns the file: it puts it back or removes it itself.
+        assert await store.blob_size(digest) is None
+    assert await store.blob_size(digest) == len(b"live layer")
+    assert path.read_bytes() == b"live layer"
+    assert not _aside_files(tmp_path)
