@@ -27,10 +27,11 @@ log = logging.getLogger("acp.registry")
 # Give up on a client that takes no data for this long.
 STALL_SECONDS = 120
 FALLBACK_CHUNK = 1024 * 1024
-# Bytes per sendfile(2) call. One call for the whole body lets the kernel hold back partial
-# segments for "more to come" and move little per wake-up; 4 MiB calls (Go's choice too)
-# measured 10-25 % faster over loopback on the reference machine.
-SENDFILE_CHUNK = 4 * 1024 * 1024
+# Bytes per sendfile(2) call. A call for the whole body tells the kernel more is coming
+# until the very end; 1 MiB calls measured about 8 % faster over loopback on the reference
+# machine (medians of 3 x 7 passes of 1 GiB: about 1,910 against 1,750 MiB/s); 4 MiB calls
+# varied between the two.
+SENDFILE_CHUNK = 1024 * 1024
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
