@@ -139,7 +139,9 @@ async def _unlink(db: Database, cutoff: datetime, dry_run: bool, untagged: bool)
                 )
             doomed = await untagged_manifests.find_unreachable(conn, cutoff) if untagged else []
             if doomed:
-                await untagged_manifests.delete_manifests(conn, AuditLog(db), doomed)
+                # A dry run records nothing: its deletions are rolled back.
+                audit = None if dry_run else AuditLog(db)
+                await untagged_manifests.delete_manifests(conn, audit, doomed)
             links = [
                 (int(repository_id), str(digest))
                 for repository_id, digest in await conn.execute(

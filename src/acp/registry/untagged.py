@@ -88,29 +88,30 @@ async def find_unreachable(conn: AsyncConnection, cutoff: datetime) -> list[Unre
 
 
 async def delete_manifests(
-    conn: AsyncConnection, audit: AuditLog, doomed: list[Unreachable]
+    conn: AsyncConnection, audit: AuditLog | None, doomed: list[Unreachable]
 ) -> None:
-    """Delete them, each with an audit record, and mark their repositories changed so every
-    worker drops the manifests it cached."""
+    """Delete them, each with an audit record (unless `audit` is None), and mark their
+    repositories changed so every worker drops the manifests it cached."""
     ids = [manifest.id for manifest in doomed]
     for start in range(0, len(ids), BATCH):
         batch = ids[start : start + BATCH]
         await conn.execute(mr.delete().where(mr.c.manifest_id.in_(batch)))
         await conn.execute(m.delete().where(m.c.id.in_(batch)))
-    for manifest in doomed:
-        await audit.record(
-            actor="acp-admin",
-            action="registry.manifest.delete",
-            cluster=manifest.cluster,
-            namespace=manifest.namespace,
-            resource="images",
-            name=f"{manifest.repository.split('/', 1)[1]}@{manifest.digest}",
-            details={
-                "repository": manifest.repository,
-                "digest": manifest.digest,
-                "tags": [],
-                "via": "acp-admin gc --untagged",
-            },
-            conn=conn,
-        )
+    if audit is not None:
+        for manifest in doomed:
+            await audit.record(
+                actor="acp-admin",
+                action="registry.manifest.delete",
+                cluster=manifest.cluster,
+                namespace=manifest.namespace,
+                resource="images",
+                name=f"{manifest.repository.split('/', 1)[1]}@{manifest.digest}",
+                details={
+                    "repository": manifest.repository,
+                    "digest": manifest.digest,
+                    "tags": [],
+                    "via": "acp-admin gc --untagged",
+                },
+                conn=conn,
+            )
     touch(conn, *{generation_key(d.cluster, d.repository) for d in doomed})
