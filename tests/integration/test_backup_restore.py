@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from acp.storage.filesystem import INSTALLATION_FILE
 from tests.support.acp_fixtures import DATABASES
 from tests.support.partial import PartialPatch
 from tests.support.platform import Platform
@@ -55,6 +56,7 @@ class Restored:
     server: RunningServer
     pushed: Pushed
     summary: dict[str, object]
+    source: RunningServer  # still serving
 
 
 def _pusher(server: RunningServer, stop: threading.Event, pushed: Pushed) -> None:
@@ -134,7 +136,7 @@ def restored(
         server = RunningServer(target_dir, free_port(), database_url=url)
         server.admin_password = source.admin_password
         stack.callback(server.stop)
-        yield Restored(request.param, backup, server.start(), pushed, summary)
+        yield Restored(request.param, backup, server.start(), pushed, summary, source)
 
 
 def _served(server: RunningServer, repo: str, tag: str, image: Image) -> None:
@@ -263,3 +265,19 @@ def test_backup_explains_a_missing_database(tmp_path: Path) -> None:
     )
     assert refused.returncode == 1
     assert "no SQLite database" in refused.stderr
+    assert "check --data-dir" in refused.stderr
+    assert not (tmp_path / "b").exists()  # the name stays free for the next try
+
+
+def test_the_restored_copy_is_an_installation_of_its_own(restored: Restored) -> None:
+    """Garbage collection pairs a database with the blob directory its server last ran on.
+    The restored database is older than the original's blobs: paired with them it would
+    make the blobs pushed since the backup look unreferenced, so it is refused."""
+    marker = Path("blobs") / INSTALLATION_FILE
+    original = (restored.source.data_dir / marker).read_text()
+    assert (restored.server.data_dir / marker).read_text() != original
+    database = restored.server.database_url or str(restored.server.data_dir / "acp.db")
+    source_dir = ["--data-dir", str(restored.source.data_dir)]
+    refused = acp_admin("gc", *source_dir, "--database-url", database, "--dry-run", check=False)
+    assert refused.returncode == 1
+    assert "holds the blobs of another database" in refused.stderr

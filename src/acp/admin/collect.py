@@ -23,11 +23,17 @@ class CollectError(Exception):
     """The collection could not run; the message says why."""
 
 
+class CollectBusy(CollectError):
+    """Another collection or a backup holds the blob store; nothing was changed."""
+
+
 # Longer grace periods would reach back before any registry existed.
 _MAX_GRACE = timedelta(days=36500)
 
 
 def parse_duration(value: str) -> timedelta:
+    if value.strip() == "0":
+        return timedelta(0)
     found = _DURATION.fullmatch(value.strip())
     if found is None:
         raise CollectError(f"--grace {value!r} is not a duration such as 30m, 24h or 7d")
@@ -45,7 +51,7 @@ async def run_collection(
     from acp.db.generations import Generations
     from acp.registry.collector import collect
     from acp.storage.base import StorageError
-    from acp.storage.filesystem import FilesystemBlobStore
+    from acp.storage.filesystem import CollectionBusy, FilesystemBlobStore
 
     url = settings.effective_database_url
     if not url.startswith(("sqlite+aiosqlite:", "postgresql+asyncpg:")):
@@ -69,6 +75,8 @@ async def run_collection(
         await _check_they_belong_together(db, blob_dir)
         store = FilesystemBlobStore(blob_dir)
         return await collect(db, store, grace, dry_run=dry_run, untagged=untagged)
+    except CollectionBusy as exc:
+        raise CollectBusy(str(exc)) from exc
     except StorageError as exc:
         raise CollectError(str(exc)) from exc
     except (sa.exc.SQLAlchemyError, OSError) as exc:
@@ -93,7 +101,8 @@ async def _check_they_belong_together(db: Database, blob_dir: Path) -> None:
     if ours is None or marked is None:
         raise CollectError(
             f"no server has run with this database on {blob_dir} yet (or not since an "
-            "upgrade); start acp-server on them once, then collect"
+            "upgrade): check --data-dir, --storage and --database-url; if they are right, "
+            "start acp-server on them once, then collect"
         )
     if marked != ours:
         raise CollectError(

@@ -70,7 +70,9 @@ def _blobs_and_revision(conn: sqlite3.Connection) -> tuple[list[tuple[str, int]]
 def snapshot_sqlite(url: str, dest_dir: Path) -> Snapshot:
     source_path = sqlite_path(url)
     if not source_path.is_file():
-        raise DatabaseError(f"there is no SQLite database at {source_path}")
+        raise DatabaseError(
+            f"there is no SQLite database at {source_path}; check --data-dir and --database-url"
+        )
     target = dest_dir / SQLITE_FILE
     source = sqlite3.connect(source_path, timeout=60)
     try:

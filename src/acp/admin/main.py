@@ -112,9 +112,12 @@ def backup(
 ) -> None:
     """Back up the database and the blobs while the server runs: a consistent snapshot of
     the database first, then every blob it refers to, each checked against its digest."""
+    import shutil
+
     from acp.admin.backup import BackupError, take_backup
     from acp.admin.database import DatabaseError
 
+    fresh = not dest.exists()
     try:
         summary = take_backup(
             _settings(data_dir, database_url, storage),
@@ -123,6 +126,8 @@ def backup(
             log=_progress,
         )
     except (BackupError, DatabaseError) as exc:
+        if fresh:  # a failed backup is of no use: leave the name free for the next try
+            shutil.rmtree(dest, ignore_errors=True)
         raise click.ClickException(str(exc)) from exc
     if as_json:
         click.echo(json.dumps(asdict(summary), indent=2))
@@ -188,15 +193,19 @@ def restore(data_dir: Path, database_url: str, storage: str, source: Path, as_js
     epilog="\b\nExamples:\n"
     "  acp-admin gc --data-dir /var/lib/acp --dry-run\n"
     "  acp-admin gc --data-dir /var/lib/acp --grace 48h\n"
-    "  acp-admin gc --data-dir /var/lib/acp --untagged --dry-run",
+    "  acp-admin gc --data-dir /var/lib/acp --untagged --dry-run\n"
+    "\n"
+    "Exit status: 0 done, 1 error, 2 command-line mistake, 3 another collection or a\n"
+    "backup is running (nothing was changed: try again later).",
 )
 @_server_options
 @click.option(
     "--grace",
     default="24h",
     show_default=True,
-    help="Keep anything linked or committed more recently than this (s, m, h or d), so that "
-    "pushes in progress keep the layers they uploaded before their manifest.",
+    help="Keep anything linked, committed or pushed more recently than this (s, m, h or d; "
+    "0 for nothing), so that pushes in progress keep the layers they uploaded before their "
+    "manifest. Blob files committed in the last 10 minutes always stay.",
 )
 @click.option(
     "--untagged",
@@ -221,29 +230,42 @@ def gc(
     repository links."""
     import asyncio
 
-    from acp.admin.collect import CollectError, parse_duration, run_collection
+    from acp.admin.collect import CollectBusy, CollectError, parse_duration, run_collection
 
+    try:
+        grace_period = parse_duration(grace)
+    except CollectError as exc:
+        raise click.BadParameter(str(exc), param_hint="--grace") from exc
     try:
         result = asyncio.run(
             run_collection(
-                _settings(data_dir, database_url, storage), parse_duration(grace), dry_run, untagged
+                _settings(data_dir, database_url, storage), grace_period, dry_run, untagged
             )
         )
+    except CollectBusy as exc:
+        click.echo(f"Error: {exc}", err=True)
+        raise SystemExit(3) from exc
     except CollectError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
         click.echo(json.dumps(asdict(result), indent=2))
         return
     verb = "Would remove" if dry_run else "Removed"
-    manifests = f"{result.manifests} untagged manifests, " if untagged else ""
+    manifests = f"{_count(result.manifests, 'untagged manifest')}, " if untagged else ""
     click.echo(
-        f"{verb} {manifests}{result.links} repository links, {result.blobs} blob records and "
-        f"{result.files} blob files ({result.bytes} bytes)."
+        f"{verb} {manifests}{_count(result.links, 'repository link')}, "
+        f"{_count(result.blobs, 'blob record')} and {_count(result.files, 'blob file')} "
+        f"({result.bytes} bytes)."
     )
     if result.restored:
         click.echo(
-            f"Put back {result.restored} blob files an interrupted collection had set aside."
+            f"Put back {_count(result.restored, 'blob file')} an interrupted collection had "
+            "set aside."
         )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 @main.command(

@@ -100,6 +100,7 @@ def restore_backup(backup: Path, settings: Settings, *, log: Log = print) -> Res
     else:
         asyncio.run(database.restore_postgres(dump, url))
     dropped = asyncio.run(_drop_uploads(url))
+    asyncio.run(_new_installation(url))
     return RestoreSummary(
         data_dir=str(settings.data_dir),
         database=kind,
@@ -108,6 +109,25 @@ def restore_backup(backup: Path, settings: Settings, *, log: Log = print) -> Res
         uploads_dropped=dropped,
         seconds=round(time.monotonic() - started, 2),
     )
+
+
+async def _new_installation(url: str) -> None:
+    """The restored copy is an installation of its own: with a new id, `acp-admin gc` refuses
+    to pair it with the original's blob directory (where it would look stale), and the
+    original's database with this copy's (the server writes the id there at its start)."""
+    import secrets
+
+    from acp.db import tables
+    from acp.db.engine import Database
+
+    db = Database(url)
+    try:
+        async with db.write() as conn:
+            await conn.execute(sa.update(tables.installation).values(id=secrets.token_hex(16)))
+    except sa.exc.DBAPIError:
+        pass  # a backup from before installation ids: the server makes one at its start
+    finally:
+        await db.dispose()
 
 
 async def _drop_uploads(url: str) -> int:
