@@ -171,11 +171,17 @@ def restore(data_dir: Path, database_url: str, storage: str, source: Path, as_js
     if as_json:
         click.echo(json.dumps(asdict(summary), indent=2))
         return
-    start = f"acp-server --data-dir {summary.data_dir}"
+    import sys
+
+    # The acp-server installed beside this acp-admin, which may not be on PATH.
+    server = Path(sys.executable).with_name("acp-server")
+    start = f"{server if server.exists() else 'acp-server'} --data-dir {summary.data_dir}"
     if database_url:
         start += " --database-url URL"
     if storage:
         start += f" --storage {storage}"
+    # Beside the original on this host, the default address would clash with it.
+    start += " --listen HOST:PORT"
     dropped = (
         f"; {summary.uploads_dropped} unfinished uploads dropped (clients retry them)"
         if summary.uploads_dropped
