@@ -14,6 +14,7 @@ from alembic.migration import MigrationContext
 from acp.db import tables
 from acp.db.engine import Database
 from acp.db.migrate import upgrade
+from acp.server.settings import Settings
 from tests.support.acp_fixtures import DATABASES
 from tests.support.server import postgres_database
 
@@ -21,10 +22,10 @@ from tests.support.server import postgres_database
 @pytest.fixture(params=DATABASES)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'acp.db'}"
+        yield Settings(data_dir=tmp_path).effective_database_url
         return
     with postgres_database() as url:
-        yield "postgresql+asyncpg://" + url.split("://", 1)[1]
+        yield Settings(data_dir=tmp_path, database_url=url).effective_database_url
 
 
 async def test_the_migrated_schema_is_the_declared_one(database_url: str) -> None:

@@ -274,9 +274,7 @@ def _put_back_abandoned(root: Path, path: Path) -> bool:
         return False
     try:
         with collection_lock(root, exclusive=True):
-            if not path.exists() and aside.exists():
-                os.rename(aside, path)
-                _fsync_dir(path.parent)
+            if aside.exists() and _put_back(aside):
                 log.warning("put back %s, which an interrupted garbage collection set aside", path)
             return path.exists()
     except CollectionBusy:
@@ -725,14 +723,20 @@ def restore_aside(root: Path) -> int:
     restored = 0
     for algorithm in digests.ALGORITHMS:
         for aside in (root / algorithm).glob(f"*/*{ASIDE}"):
-            path = aside.with_name(aside.name.removesuffix(ASIDE))
-            if path.exists():
-                aside.unlink()
-            else:
-                os.rename(aside, path)
-                _fsync_dir(path.parent)
-                restored += 1
+            restored += _put_back(aside)
     return restored
+
+
+def _put_back(aside: Path) -> bool:
+    """Move a set-aside blob file back to its path, or drop it where the path holds a copy
+    (same digest, same bytes). True if it was moved back."""
+    path = aside.with_name(aside.name.removesuffix(ASIDE))
+    if path.exists():
+        aside.unlink()
+        return False
+    os.rename(aside, path)
+    _fsync_dir(path.parent)
+    return True
 
 
 def _read_small(path: Path, limit: int) -> bytes | None:
